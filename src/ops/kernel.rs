@@ -1,0 +1,441 @@
+//! Row kernels for softmax / log_softmax / logsumexp, written once over lane blocks
+//! and instantiated per SIMD level in `dispatch.rs`.
+//!
+//! Numerics (REFERENCE.md d2): with m the row max and k the number of entries equal to
+//! m, `s = sum_{x_i < m} exp(x_i - m) + (k - 1)` is the sum *without one max entry*, so
+//! `lse = m + log1p(s)` and `log_softmax_i = (x_i - m) - log1p(s)` keep full relative
+//! accuracy even when s is tiny (the max entry's log-probability is -log1p(s), not a
+//! rounded 0). float32 input is computed in float64 and rounded once at the end, so
+//! `x_i - m` is exact and results are within half an ulp plus a hair. float64 input
+//! recovers the rounding error of `x_i - m` with TwoSum and folds it back into the exp
+//! (`e^(d + lo) ~ e^d (1 + lo)`) and into log_softmax.
+//!
+//! Rows whose max is not finite (all -inf, or any +inf, or only NaN and -inf) take a
+//! scalar path that reproduces scipy's results exactly (see `special_row`).
+
+use std::cell::Cell;
+
+use crate::simd::exp::exp_block;
+use crate::simd::{fmadd, L};
+
+/// Element types the kernels accept. Computation always happens in f64.
+pub trait Elem: Copy + Send + Sync + PartialEq + 'static {
+    /// Taylor degree of exp needed for this type's precision.
+    const DEG: usize;
+    /// Whether `x - m` can round (f64) and needs the TwoSum correction.
+    const TWO_SUM: bool;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+
+impl Elem for f32 {
+    const DEG: usize = 8;
+    const TWO_SUM: bool = false;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl Elem for f64 {
+    const DEG: usize = 13;
+    const TWO_SUM: bool = true;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}
+
+/// Read access to a row: a plain slice (out-of-place) or the output cells themselves
+/// (in place, where source and destination alias; every pass reads an index before it
+/// writes it, so aliasing is sound through `Cell`).
+pub trait Src<T: Elem>: Sync {
+    fn n(&self) -> usize;
+    fn at(&self, i: usize) -> T;
+}
+
+impl<T: Elem> Src<T> for [T] {
+    #[inline(always)]
+    fn n(&self) -> usize {
+        self.len()
+    }
+    #[inline(always)]
+    fn at(&self, i: usize) -> T {
+        self[i]
+    }
+}
+
+/// Wrapper so an aliased cell row can be a `Src`; never crosses threads.
+pub struct Cells<'a, T>(pub &'a [Cell<T>]);
+
+// SAFETY: a `Cells` value is created inside one rayon task from that task's exclusive
+// `&mut [T]` and never leaves it; the `Sync` bound on `Src` is only there so the
+// plain-slice source can be shared, and no `Cells` is ever sent or shared.
+unsafe impl<T> Sync for Cells<'_, T> {}
+
+impl<T: Elem> Src<T> for Cells<'_, T> {
+    #[inline(always)]
+    fn n(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn at(&self, i: usize) -> T {
+        self.0[i].get()
+    }
+}
+
+/// Load lanes `i..i+L` (or fewer at the tail, padded with `pad`) as f64.
+#[inline(always)]
+fn load<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, i: usize, end: usize, pad: f64) -> [f64; L] {
+    let mut b = [pad; L];
+    if i + L <= end {
+        for (j, v) in b.iter_mut().enumerate() {
+            *v = x.at(base + i + j).to_f64();
+        }
+    } else {
+        for (j, v) in b.iter_mut().enumerate().take(end - i) {
+            *v = x.at(base + i + j).to_f64();
+        }
+    }
+    b
+}
+
+#[inline(always)]
+fn store<T: Elem>(dst: &[Cell<T>], i: usize, end: usize, b: &[f64; L]) {
+    if i + L <= end {
+        for (j, v) in b.iter().enumerate() {
+            dst[i + j].set(T::from_f64(*v));
+        }
+    } else {
+        for (j, v) in b.iter().enumerate().take(end - i) {
+            dst[i + j].set(T::from_f64(*v));
+        }
+    }
+}
+
+/// Fixed-order pairwise sum of the lanes: deterministic and accurate.
+#[inline(always)]
+fn hsum(mut a: [f64; L]) -> f64 {
+    let mut w = L / 2;
+    while w > 0 {
+        for j in 0..w {
+            a[j] += a[j + w];
+        }
+        w /= 2;
+    }
+    a[0]
+}
+
+/// Max of `x[base..base+len]`, ignoring NaN (compare-select). -inf for an empty range.
+#[inline(always)]
+pub(crate) fn max<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, len: usize) -> f64 {
+    let mut acc = [f64::NEG_INFINITY; L];
+    let mut i = 0;
+    while i < len {
+        let b = load(x, base, i, len, f64::NEG_INFINITY);
+        for j in 0..L {
+            acc[j] = if b[j] > acc[j] { b[j] } else { acc[j] };
+        }
+        i += L;
+    }
+    let mut m = f64::NEG_INFINITY;
+    for a in acc {
+        m = if a > m { a } else { m };
+    }
+    m
+}
+
+/// Sums over one range of a row relative to a finite max `m`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Sums {
+    /// sum of exp(x_i - m) over x_i != m (NaN if the range has a NaN)
+    pub s: f64,
+    /// number of entries equal to m
+    pub k: f64,
+}
+
+/// Blocks up to this many elements are summed lane-wise; longer ranges split in halves,
+/// so the summation error grows with log(n), not n.
+const PAIRWISE: usize = 4096;
+
+/// exp(x_i - m) for `x[base..base+len]`, summed; when `STORE`, e_i is written to
+/// `dst[0..len]` (the max entries get exactly 1).
+#[inline(always)]
+pub(crate) fn sumexp<T: Elem, S: Src<T> + ?Sized, const F: bool, const STORE: bool>(
+    x: &S,
+    base: usize,
+    len: usize,
+    dst: &[Cell<T>],
+    m: f64,
+) -> Sums {
+    if len > PAIRWISE {
+        // Split at a multiple of L so every block but the last is full.
+        let h = (len / 2).div_ceil(L) * L;
+        let a = sumexp::<T, S, F, STORE>(x, base, h, &dst[..if STORE { h } else { 0 }], m);
+        let b = sumexp::<T, S, F, STORE>(
+            x,
+            base + h,
+            len - h,
+            if STORE { &dst[h..] } else { dst },
+            m,
+        );
+        return Sums { s: a.s + b.s, k: a.k + b.k };
+    }
+    let mut acc = [0.0; L];
+    let mut cnt = [0.0; L];
+    let mut i = 0;
+    while i < len {
+        let v = load(x, base, i, len, f64::NEG_INFINITY);
+        let mut e = [0.0; L];
+        let mut lo = [0.0; L];
+        for j in 0..L {
+            let d = v[j] - m;
+            e[j] = d;
+            if T::TWO_SUM {
+                // TwoSum(v, -m): d + lo == v - m exactly. Zero when d is not finite
+                // (then the correction would be NaN from inf - inf).
+                let z = d - v[j];
+                let err = (v[j] - (d - z)) + (-m - z);
+                lo[j] = if d > -746.0 { err } else { 0.0 };
+            }
+        }
+        exp_block::<F>(&mut e, T::DEG);
+        for j in 0..L {
+            if T::TWO_SUM {
+                e[j] = fmadd::<F>(e[j], lo[j], e[j]);
+            }
+            let is_max = v[j] == m;
+            cnt[j] += if is_max { 1.0 } else { 0.0 };
+            acc[j] += if is_max { 0.0 } else { e[j] };
+        }
+        if STORE {
+            store(dst, i, len, &e);
+        }
+        i += L;
+    }
+    Sums { s: hsum(acc), k: hsum(cnt) }
+}
+
+/// dst_i *= a
+#[inline(always)]
+pub(crate) fn scale<T: Elem>(dst: &[Cell<T>], a: f64) {
+    let len = dst.len();
+    let mut i = 0;
+    while i < len {
+        let mut v = load(&Cells(dst), 0, i, len, 0.0);
+        for x in v.iter_mut() {
+            *x *= a;
+        }
+        store(dst, i, len, &v);
+        i += L;
+    }
+}
+
+/// dst_i = exp(x_i - m) * a   (softmax write pass when the row is split across tasks)
+#[inline(always)]
+pub(crate) fn write_exp<T: Elem, S: Src<T> + ?Sized, const F: bool>(
+    x: &S,
+    base: usize,
+    dst: &[Cell<T>],
+    m: f64,
+    a: f64,
+) {
+    let len = dst.len();
+    let mut i = 0;
+    while i < len {
+        let v = load(x, base, i, len, f64::NEG_INFINITY);
+        let mut e = [0.0; L];
+        let mut lo = [0.0; L];
+        for j in 0..L {
+            let d = v[j] - m;
+            e[j] = d;
+            if T::TWO_SUM {
+                let z = d - v[j];
+                let err = (v[j] - (d - z)) + (-m - z);
+                lo[j] = if d > -746.0 { err } else { 0.0 };
+            }
+        }
+        exp_block::<F>(&mut e, T::DEG);
+        for j in 0..L {
+            let ej = if T::TWO_SUM { fmadd::<F>(e[j], lo[j], e[j]) } else { e[j] };
+            e[j] = ej * a;
+        }
+        store(dst, i, len, &e);
+        i += L;
+    }
+}
+
+/// dst_i = (x_i - m) - c   (log_softmax write pass)
+#[inline(always)]
+pub(crate) fn write_shift<T: Elem, S: Src<T> + ?Sized>(
+    x: &S,
+    base: usize,
+    dst: &[Cell<T>],
+    m: f64,
+    c: f64,
+) {
+    let len = dst.len();
+    let mut i = 0;
+    while i < len {
+        let v = load(x, base, i, len, 0.0);
+        let mut o = [0.0; L];
+        for j in 0..L {
+            let d = v[j] - m;
+            if T::TWO_SUM {
+                let z = d - v[j];
+                let err = (v[j] - (d - z)) + (-m - z);
+                let lo = if d > f64::NEG_INFINITY { err } else { 0.0 };
+                o[j] = (d - c) + lo;
+            } else {
+                o[j] = d - c;
+            }
+        }
+        store(dst, i, len, &o);
+        i += L;
+    }
+}
+
+/// Which row operation a kernel performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowOp {
+    Softmax,
+    LogSoftmax,
+}
+
+/// `s` without one max entry, from range sums: `s + (k - 1)`.
+#[inline(always)]
+pub(crate) fn excl(s: Sums) -> f64 {
+    s.s + (s.k - 1.0)
+}
+
+/// Softmax or log_softmax of one row `x[base..base+dst.len()]` into `dst`.
+#[inline(always)]
+pub(crate) fn row<T: Elem, S: Src<T> + ?Sized, const F: bool>(
+    x: &S,
+    base: usize,
+    dst: &[Cell<T>],
+    op: RowOp,
+) {
+    let len = dst.len();
+    let m = max(x, base, len);
+    if !m.is_finite() {
+        special_row(x, base, dst, m, op);
+        return;
+    }
+    match op {
+        RowOp::Softmax => {
+            let s = sumexp::<T, S, F, true>(x, base, len, dst, m);
+            scale(dst, 1.0 / (1.0 + excl(s)));
+        }
+        RowOp::LogSoftmax => {
+            let s = sumexp::<T, S, F, false>(x, base, len, dst, m);
+            write_shift(x, base, dst, m, excl(s).ln_1p());
+        }
+    }
+}
+
+/// logsumexp of one row.
+#[inline(always)]
+pub(crate) fn lse_row<T: Elem, S: Src<T> + ?Sized, const F: bool>(
+    x: &S,
+    base: usize,
+    len: usize,
+) -> f64 {
+    let m = max(x, base, len);
+    if !m.is_finite() {
+        return special_lse(x, base, len, m);
+    }
+    let s = sumexp::<T, S, F, false>(x, base, len, &[], m);
+    m + excl(s).ln_1p()
+}
+
+fn has_nan<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, len: usize) -> bool {
+    (0..len).any(|i| x.at(base + i).to_f64().is_nan())
+}
+
+/// logsumexp of a row whose NaN-ignoring max `m` is +-inf (or that is empty):
+/// NaN if any NaN, else m (+inf if any +inf; -inf if all -inf or empty).
+#[cold]
+pub(crate) fn special_lse<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, len: usize, m: f64) -> f64 {
+    if has_nan(x, base, len) {
+        f64::NAN
+    } else {
+        m
+    }
+}
+
+/// scipy's results for rows whose max is not finite:
+/// softmax: all NaN (scipy computes x - max = inf - inf or -inf - (-inf)).
+/// log_softmax: scipy replaces a non-finite max by 0, so a row with +inf and no NaN gives
+/// NaN at the +inf entries and -inf elsewhere; an all -inf row gives NaN; a NaN row NaN.
+#[cold]
+fn special_row<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, dst: &[Cell<T>], m: f64, op: RowOp) {
+    let nan = has_nan(x, base, dst.len());
+    for (i, d) in dst.iter().enumerate() {
+        let v = x.at(base + i).to_f64();
+        let o = match op {
+            RowOp::Softmax => f64::NAN,
+            RowOp::LogSoftmax => {
+                if nan || m == f64::NEG_INFINITY || v == f64::INFINITY {
+                    f64::NAN
+                } else {
+                    f64::NEG_INFINITY
+                }
+            }
+        };
+        d.set(T::from_f64(o));
+    }
+}
+
+/// Many rows of length `n` from `x` (starting at row 0 of both) into `dst`.
+#[inline(always)]
+pub(crate) fn rows<T: Elem, S: Src<T> + ?Sized, const F: bool>(
+    x: &S,
+    dst: &[Cell<T>],
+    n: usize,
+    op: RowOp,
+) {
+    for (r, d) in dst.chunks_exact(n).enumerate() {
+        row::<T, S, F>(x, r * n, d, op);
+    }
+}
+
+/// logsumexp of `out.len()` rows of length `n`.
+#[inline(always)]
+pub(crate) fn lse_rows<T: Elem, const F: bool>(x: &[T], n: usize, out: &mut [T]) {
+    for (r, o) in out.iter_mut().enumerate() {
+        *o = T::from_f64(lse_row::<T, [T], F>(x, r * n, n));
+    }
+}
+
+/// Statistics of one chunk of a row that is split across tasks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChunkStats {
+    /// chunk max (NaN-ignoring)
+    pub m: f64,
+    /// sums relative to the chunk's own max
+    pub sums: Sums,
+}
+
+#[inline(always)]
+pub(crate) fn chunk_stats<T: Elem, S: Src<T> + ?Sized, const F: bool>(
+    x: &S,
+    base: usize,
+    len: usize,
+) -> ChunkStats {
+    let m = max(x, base, len);
+    if !m.is_finite() {
+        // Only -inf/NaN (or a +inf, which sends the whole row to the special path).
+        let s = if has_nan(x, base, len) { f64::NAN } else { 0.0 };
+        return ChunkStats { m, sums: Sums { s, k: 0.0 } };
+    }
+    ChunkStats { m, sums: sumexp::<T, S, F, false>(x, base, len, &[], m) }
+}
