@@ -1,0 +1,45 @@
+"""headstart: start your output layer right, and do the math at the end of every
+classifier fast and exactly on CPU.
+
+Kernels (drop-ins for ``scipy.special``): :func:`softmax`, :func:`log_softmax`,
+:func:`logsumexp`.
+
+Runtime: :func:`set_num_threads` / :func:`get_num_threads` (default: ``RAYON_NUM_THREADS``
+or the CPU count), :func:`simd_level` (``HEADSTART_SIMD=scalar|avx2|avx512`` forces a
+lower instruction set at import).
+"""
+
+from __future__ import annotations
+
+from . import _core
+from ._core import (
+    HeadstartError,
+    available_simd_levels,
+    get_num_threads,
+    set_num_threads,
+    simd_level,
+)
+from ._ops import log_softmax, logsumexp, softmax
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HeadstartError",
+    "available_simd_levels",
+    "get_num_threads",
+    "log_softmax",
+    "logsumexp",
+    "set_num_threads",
+    "set_simd_level",
+    "simd_level",
+    "softmax",
+]
+
+
+def set_simd_level(name: str) -> str:
+    """Force the SIMD level ("scalar", "avx2", "avx512"); returns the level now in use.
+
+    A level the CPU lacks is lowered to the best one it has. Meant for testing and
+    benchmarking; the default is the best level available.
+    """
+    return _core.set_simd_level(name)

@@ -1,0 +1,33 @@
+# Hand-written stub for the Rust extension (checked with mypy.stubtest).
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "HeadstartError",
+    "available_simd_levels",
+    "get_num_threads",
+    "logsumexp_rows",
+    "rowwise",
+    "set_num_threads",
+    "set_simd_level",
+    "simd_level",
+]
+
+class HeadstartError(ValueError): ...
+
+def rowwise(
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    out: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    n: int,
+    log: bool,
+) -> None: ...
+def logsumexp_rows(
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    out: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    n: int,
+) -> None: ...
+def simd_level() -> str: ...
+def available_simd_levels() -> list[str]: ...
+def set_simd_level(name: str) -> str: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...

@@ -1,0 +1,164 @@
+//! The only place that knows Python: argument checks, dtype dispatch, GIL release,
+//! error mapping. The public API and its documentation live in `python/headstart/`;
+//! these functions take C-contiguous arrays the Python layer prepared.
+
+use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::error::Error;
+use crate::ops::{self, Elem, RowOp};
+
+pyo3::create_exception!(
+    _core,
+    HeadstartError,
+    PyValueError,
+    "Base class of headstart's errors (a ValueError)."
+);
+
+/// Map a core error to the Python exception class users expect.
+fn to_py(e: Error) -> PyErr {
+    match e {
+        Error::Shape(m) => PyValueError::new_err(m),
+        Error::ThreadPool(m) => PyRuntimeError::new_err(m),
+        other => HeadstartError::new_err(other.to_string()),
+    }
+}
+
+fn dtype_error(what: &str, a: &Bound<'_, PyAny>) -> PyErr {
+    let dt = a
+        .getattr("dtype")
+        .and_then(|d| d.str().map(|s| s.to_string()))
+        .unwrap_or_else(|_| a.get_type().to_string());
+    PyTypeError::new_err(format!("{what}: expected a float32 or float64 array, got {dt}"))
+}
+
+fn contiguous<T: numpy::Element>(a: &Bound<'_, PyArrayDyn<T>>, what: &str) -> PyResult<()> {
+    // `as_slice` would also accept Fortran order; the kernels need rows in C order.
+    if !a.is_c_contiguous() {
+        return Err(PyValueError::new_err(format!("{what}: array must be C-contiguous")));
+    }
+    Ok(())
+}
+
+fn rowwise_t<T: Elem + numpy::Element>(
+    py: Python<'_>,
+    x: &Bound<'_, PyArrayDyn<T>>,
+    out: &Bound<'_, PyAny>,
+    n: usize,
+    op: RowOp,
+) -> PyResult<()> {
+    let out = out
+        .cast::<PyArrayDyn<T>>()
+        .map_err(|_| dtype_error("out must have the input's dtype", out))?;
+    contiguous(x, "input")?;
+    contiguous(out, "out")?;
+    if x.is(out) {
+        let mut w = out.try_readwrite()?;
+        let buf = w.as_slice_mut()?;
+        py.detach(|| ops::rowwise_inplace(buf, n, op)).map_err(to_py)
+    } else {
+        let r = x.try_readonly()?;
+        let mut w = out.try_readwrite()?;
+        let (xs, os) = (r.as_slice()?, w.as_slice_mut()?);
+        py.detach(|| ops::rowwise(xs, os, n, op)).map_err(to_py)
+    }
+}
+
+fn lse_t<T: Elem + numpy::Element>(
+    py: Python<'_>,
+    x: &Bound<'_, PyArrayDyn<T>>,
+    out: &Bound<'_, PyAny>,
+    n: usize,
+) -> PyResult<()> {
+    let out = out
+        .cast::<PyArrayDyn<T>>()
+        .map_err(|_| dtype_error("out must have the input's dtype", out))?;
+    contiguous(x, "input")?;
+    contiguous(out, "out")?;
+    let r = x.try_readonly()?;
+    let mut w = out.try_readwrite()?;
+    let (xs, os) = (r.as_slice()?, w.as_slice_mut()?);
+    py.detach(|| ops::logsumexp_rows(xs, n, os)).map_err(to_py)
+}
+
+#[pymodule]
+mod _core {
+    use super::*;
+
+    #[pymodule_export]
+    use super::HeadstartError;
+
+    /// softmax (log=False) or log_softmax (log=True) of each length-n row of the
+    /// C-contiguous array x into out (same shape and dtype; out may be x itself).
+    #[pyfunction]
+    fn rowwise(
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        out: &Bound<'_, PyAny>,
+        n: usize,
+        log: bool,
+    ) -> PyResult<()> {
+        let op = if log { RowOp::LogSoftmax } else { RowOp::Softmax };
+        if let Ok(a) = x.cast::<PyArrayDyn<f32>>() {
+            rowwise_t(py, a, out, n, op)
+        } else if let Ok(a) = x.cast::<PyArrayDyn<f64>>() {
+            rowwise_t(py, a, out, n, op)
+        } else {
+            Err(dtype_error("softmax", x))
+        }
+    }
+
+    /// logsumexp of each length-n row of the C-contiguous array x into out (one value
+    /// per row, same dtype).
+    #[pyfunction]
+    fn logsumexp_rows(
+        py: Python<'_>,
+        x: &Bound<'_, PyAny>,
+        out: &Bound<'_, PyAny>,
+        n: usize,
+    ) -> PyResult<()> {
+        if let Ok(a) = x.cast::<PyArrayDyn<f32>>() {
+            lse_t(py, a, out, n)
+        } else if let Ok(a) = x.cast::<PyArrayDyn<f64>>() {
+            lse_t(py, a, out, n)
+        } else {
+            Err(dtype_error("logsumexp", x))
+        }
+    }
+
+    /// The SIMD level kernels run at: "avx512", "avx2", "scalar" (or "neon").
+    #[pyfunction]
+    fn simd_level() -> &'static str {
+        crate::simd::level().name()
+    }
+
+    /// Levels this CPU supports, lowest first.
+    #[pyfunction]
+    fn available_simd_levels() -> Vec<&'static str> {
+        crate::simd::Level::available().into_iter().map(|l| l.name()).collect()
+    }
+
+    /// Force a SIMD level (lowered to what the CPU has); returns the level now in use.
+    #[pyfunction]
+    fn set_simd_level(name: &str) -> PyResult<&'static str> {
+        let l = crate::simd::Level::parse(name).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown SIMD level {name:?}: expected one of 'scalar', 'avx2', 'avx512'"
+            ))
+        })?;
+        Ok(crate::simd::set_level(l).name())
+    }
+
+    /// Use n threads for heavy work from now on (0 = RAYON_NUM_THREADS or the CPU count).
+    #[pyfunction]
+    fn set_num_threads(n: usize) -> PyResult<()> {
+        crate::parallel::set_num_threads(n).map_err(to_py)
+    }
+
+    /// The number of threads heavy work runs on.
+    #[pyfunction]
+    fn get_num_threads() -> usize {
+        crate::parallel::num_threads()
+    }
+}
