@@ -162,9 +162,44 @@ pub(crate) struct Sums {
     pub k: f64,
 }
 
-/// Blocks up to this many elements are summed lane-wise; longer ranges split in halves,
-/// so the summation error grows with log(n), not n.
-const PAIRWISE: usize = 4096;
+/// Ranges are summed lane-wise in blocks of this many elements; block sums are combined
+/// pairwise (a binary-counter tree), so the error grows with log(n), not n. No recursion:
+/// everything must inline into the `#[target_feature]` callers.
+const PAIRWISE: usize = 2048;
+
+/// Fixed-order pairwise accumulator: `push` block sums, `total` at the end.
+struct Pairwise {
+    lv: [f64; 64],
+    occ: u64,
+}
+
+impl Pairwise {
+    #[inline(always)]
+    fn new() -> Self {
+        Pairwise { lv: [0.0; 64], occ: 0 }
+    }
+    #[inline(always)]
+    fn push(&mut self, mut v: f64) {
+        let mut k = 0;
+        while self.occ & (1 << k) != 0 {
+            v += self.lv[k];
+            self.occ &= !(1 << k);
+            k += 1;
+        }
+        self.lv[k] = v;
+        self.occ |= 1 << k;
+    }
+    #[inline(always)]
+    fn total(&self) -> f64 {
+        let mut acc = 0.0;
+        for k in 0..64 {
+            if self.occ & (1 << k) != 0 {
+                acc += self.lv[k];
+            }
+        }
+        acc
+    }
+}
 
 /// exp(x_i - m) for `x[base..base+len]`, summed; when `STORE`, e_i is written to
 /// `dst[0..len]` (the max entries get exactly 1).
@@ -176,19 +211,31 @@ pub(crate) fn sumexp<T: Elem, S: Src<T> + ?Sized, const F: bool, const STORE: bo
     dst: &[Cell<T>],
     m: f64,
 ) -> Sums {
-    if len > PAIRWISE {
-        // Split at a multiple of L so every block but the last is full.
-        let h = (len / 2).div_ceil(L) * L;
-        let a = sumexp::<T, S, F, STORE>(x, base, h, &dst[..if STORE { h } else { 0 }], m);
-        let b = sumexp::<T, S, F, STORE>(
-            x,
-            base + h,
-            len - h,
-            if STORE { &dst[h..] } else { dst },
-            m,
-        );
-        return Sums { s: a.s + b.s, k: a.k + b.k };
+    if len <= PAIRWISE {
+        return sumexp_block::<T, S, F, STORE>(x, base, len, dst, m);
     }
+    let mut tree = Pairwise::new();
+    let mut k = 0.0;
+    let mut start = 0;
+    while start < len {
+        let end = (start + PAIRWISE).min(len);
+        let d = if STORE { &dst[start..end] } else { dst };
+        let b = sumexp_block::<T, S, F, STORE>(x, base + start, end - start, d, m);
+        tree.push(b.s);
+        k += b.k;
+        start = end;
+    }
+    Sums { s: tree.total(), k }
+}
+
+#[inline(always)]
+fn sumexp_block<T: Elem, S: Src<T> + ?Sized, const F: bool, const STORE: bool>(
+    x: &S,
+    base: usize,
+    len: usize,
+    dst: &[Cell<T>],
+    m: f64,
+) -> Sums {
     let mut acc = [0.0; L];
     let mut cnt = [0.0; L];
     let mut i = 0;
