@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 
-use super::kernel::{self, ChunkStats, Cells, Elem, RowOp};
+use super::kernel::{self, Cells, ChunkStats, Elem, RowOp};
 use crate::simd::{level, Level};
 
 /// Function pointers to one level's kernels for element type `T`.

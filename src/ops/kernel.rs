@@ -15,7 +15,7 @@
 
 use std::cell::Cell;
 
-use crate::simd::exp::exp_block;
+use crate::simd::exp::{exp_block, log1p_pos};
 use crate::simd::{fmadd, L};
 
 /// Element types the kernels accept. Computation always happens in f64.
@@ -60,6 +60,8 @@ impl Elem for f64 {
 pub trait Src<T: Elem>: Sync {
     fn n(&self) -> usize;
     fn at(&self, i: usize) -> T;
+    /// Lanes `i..i+L` as f64 (one bounds check, then a vector load).
+    fn full(&self, i: usize) -> [f64; L];
 }
 
 impl<T: Elem> Src<T> for [T] {
@@ -70,6 +72,15 @@ impl<T: Elem> Src<T> for [T] {
     #[inline(always)]
     fn at(&self, i: usize) -> T {
         self[i]
+    }
+    #[inline(always)]
+    fn full(&self, i: usize) -> [f64; L] {
+        let c = &self[i..i + L];
+        let mut b = [0.0; L];
+        for j in 0..L {
+            b[j] = c[j].to_f64();
+        }
+        b
     }
 }
 
@@ -90,20 +101,32 @@ impl<T: Elem> Src<T> for Cells<'_, T> {
     fn at(&self, i: usize) -> T {
         self.0[i].get()
     }
+    #[inline(always)]
+    fn full(&self, i: usize) -> [f64; L] {
+        let c = &self.0[i..i + L];
+        let mut b = [0.0; L];
+        for j in 0..L {
+            b[j] = c[j].get().to_f64();
+        }
+        b
+    }
 }
 
 /// Load lanes `i..i+L` (or fewer at the tail, padded with `pad`) as f64.
 #[inline(always)]
-fn load<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, i: usize, end: usize, pad: f64) -> [f64; L] {
-    let mut b = [pad; L];
+fn load<T: Elem, S: Src<T> + ?Sized>(
+    x: &S,
+    base: usize,
+    i: usize,
+    end: usize,
+    pad: f64,
+) -> [f64; L] {
     if i + L <= end {
-        for (j, v) in b.iter_mut().enumerate() {
-            *v = x.at(base + i + j).to_f64();
-        }
-    } else {
-        for (j, v) in b.iter_mut().enumerate().take(end - i) {
-            *v = x.at(base + i + j).to_f64();
-        }
+        return x.full(base + i);
+    }
+    let mut b = [pad; L];
+    for (j, v) in b.iter_mut().enumerate().take(end - i) {
+        *v = x.at(base + i + j).to_f64();
     }
     b
 }
@@ -111,8 +134,9 @@ fn load<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, i: usize, end: usize, p
 #[inline(always)]
 fn store<T: Elem>(dst: &[Cell<T>], i: usize, end: usize, b: &[f64; L]) {
     if i + L <= end {
-        for (j, v) in b.iter().enumerate() {
-            dst[i + j].set(T::from_f64(*v));
+        let d = &dst[i..i + L];
+        for j in 0..L {
+            d[j].set(T::from_f64(b[j]));
         }
     } else {
         for (j, v) in b.iter().enumerate().take(end - i) {
@@ -176,7 +200,10 @@ struct Pairwise {
 impl Pairwise {
     #[inline(always)]
     fn new() -> Self {
-        Pairwise { lv: [0.0; 64], occ: 0 }
+        Pairwise {
+            lv: [0.0; 64],
+            occ: 0,
+        }
     }
     #[inline(always)]
     fn push(&mut self, mut v: f64) {
@@ -268,7 +295,10 @@ fn sumexp_block<T: Elem, S: Src<T> + ?Sized, const F: bool, const STORE: bool>(
         }
         i += L;
     }
-    Sums { s: hsum(acc), k: hsum(cnt) }
+    Sums {
+        s: hsum(acc),
+        k: hsum(cnt),
+    }
 }
 
 /// dst_i *= a
@@ -312,7 +342,11 @@ pub(crate) fn write_exp<T: Elem, S: Src<T> + ?Sized, const F: bool>(
         }
         exp_block::<F>(&mut e, T::DEG);
         for j in 0..L {
-            let ej = if T::TWO_SUM { fmadd::<F>(e[j], lo[j], e[j]) } else { e[j] };
+            let ej = if T::TWO_SUM {
+                fmadd::<F>(e[j], lo[j], e[j])
+            } else {
+                e[j]
+            };
             e[j] = ej * a;
         }
         store(dst, i, len, &e);
@@ -411,7 +445,12 @@ fn has_nan<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, len: usize) -> bool 
 /// logsumexp of a row whose NaN-ignoring max `m` is +-inf (or that is empty):
 /// NaN if any NaN, else m (+inf if any +inf; -inf if all -inf or empty).
 #[cold]
-pub(crate) fn special_lse<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, len: usize, m: f64) -> f64 {
+pub(crate) fn special_lse<T: Elem, S: Src<T> + ?Sized>(
+    x: &S,
+    base: usize,
+    len: usize,
+    m: f64,
+) -> f64 {
     if has_nan(x, base, len) {
         f64::NAN
     } else {
@@ -424,7 +463,13 @@ pub(crate) fn special_lse<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, len: 
 /// log_softmax: scipy replaces a non-finite max by 0, so a row with +inf and no NaN gives
 /// NaN at the +inf entries and -inf elsewhere; an all -inf row gives NaN; a NaN row NaN.
 #[cold]
-fn special_row<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, dst: &[Cell<T>], m: f64, op: RowOp) {
+fn special_row<T: Elem, S: Src<T> + ?Sized>(
+    x: &S,
+    base: usize,
+    dst: &[Cell<T>],
+    m: f64,
+    op: RowOp,
+) {
     let nan = has_nan(x, base, dst.len());
     for (i, d) in dst.iter().enumerate() {
         let v = x.at(base + i).to_f64();
@@ -450,16 +495,143 @@ pub(crate) fn rows<T: Elem, S: Src<T> + ?Sized, const F: bool>(
     n: usize,
     op: RowOp,
 ) {
-    for (r, d) in dst.chunks_exact(n).enumerate() {
-        row::<T, S, F>(x, r * n, d, op);
+    let rows = dst.len() / n;
+    let mut r = 0;
+    if n <= SMALL_N {
+        let mut buf = [[0.0; L]; SMALL_N];
+        while r + L <= rows {
+            small_group::<T, S, F>(x, r, n, &mut buf, Out::Rows(&dst[r * n..(r + L) * n], op));
+            r += L;
+        }
+    }
+    for (i, d) in dst[r * n..].chunks_exact(n).enumerate() {
+        row::<T, S, F>(x, (r + i) * n, d, op);
+    }
+}
+
+/// Rows up to this long are processed `L` at a time, one row per lane, so tiny rows
+/// (e.g. 10 classes) use full vectors instead of a padded block each.
+pub(crate) const SMALL_N: usize = 32;
+
+enum Out<'a, T> {
+    Rows(&'a [Cell<T>], RowOp),
+    Lse(&'a mut [T]),
+}
+
+/// `L` rows of length `n <= SMALL_N` starting at row `r0`: gather them transposed into
+/// `buf` (lane j = row j), compute max, sums and results lane-wise, scatter back.
+#[inline(always)]
+fn small_group<T: Elem, S: Src<T> + ?Sized, const F: bool>(
+    x: &S,
+    r0: usize,
+    n: usize,
+    buf: &mut [[f64; L]; SMALL_N],
+    out: Out<'_, T>,
+) {
+    for (c, b) in buf.iter_mut().enumerate().take(n) {
+        for (j, v) in b.iter_mut().enumerate() {
+            *v = x.at((r0 + j) * n + c).to_f64();
+        }
+    }
+    let mut m = [f64::NEG_INFINITY; L];
+    for b in buf.iter().take(n) {
+        for j in 0..L {
+            m[j] = if b[j] > m[j] { b[j] } else { m[j] };
+        }
+    }
+    let keep_e = matches!(out, Out::Rows(_, RowOp::Softmax));
+    let mut acc = [0.0; L];
+    let mut cnt = [0.0; L];
+    for b in buf.iter_mut().take(n) {
+        let mut e = [0.0; L];
+        let mut lo = [0.0; L];
+        for j in 0..L {
+            let d = b[j] - m[j];
+            e[j] = d;
+            if T::TWO_SUM {
+                let z = d - b[j];
+                let err = (b[j] - (d - z)) + (-m[j] - z);
+                lo[j] = if d > -746.0 { err } else { 0.0 };
+            }
+        }
+        exp_block::<F>(&mut e, T::DEG);
+        for j in 0..L {
+            if T::TWO_SUM {
+                e[j] = fmadd::<F>(e[j], lo[j], e[j]);
+            }
+            let is_max = b[j] == m[j];
+            cnt[j] += if is_max { 1.0 } else { 0.0 };
+            acc[j] += if is_max { 0.0 } else { e[j] };
+        }
+        if keep_e {
+            *b = e;
+        }
+    }
+    let mut s = [0.0; L];
+    for j in 0..L {
+        s[j] = acc[j] + (cnt[j] - 1.0);
+    }
+    let terms = if T::TWO_SUM { 11 } else { 5 };
+    match out {
+        Out::Lse(o) => {
+            for j in 0..L {
+                o[j] = T::from_f64(m[j] + log1p_pos::<F>(s[j], terms));
+            }
+            for (j, oj) in o.iter_mut().enumerate().take(L) {
+                if !m[j].is_finite() {
+                    *oj = T::from_f64(special_lse(x, (r0 + j) * n, n, m[j]));
+                }
+            }
+        }
+        Out::Rows(dst, op) => {
+            let mut a = [0.0; L];
+            for j in 0..L {
+                a[j] = match op {
+                    RowOp::Softmax => 1.0 / (1.0 + s[j]),
+                    RowOp::LogSoftmax => log1p_pos::<F>(s[j], terms),
+                };
+            }
+            for (c, b) in buf.iter().enumerate().take(n) {
+                for j in 0..L {
+                    let v = match op {
+                        RowOp::Softmax => b[j] * a[j],
+                        RowOp::LogSoftmax => {
+                            let d = b[j] - m[j];
+                            if T::TWO_SUM {
+                                let z = d - b[j];
+                                let err = (b[j] - (d - z)) + (-m[j] - z);
+                                let lo = if d > f64::NEG_INFINITY { err } else { 0.0 };
+                                (d - a[j]) + lo
+                            } else {
+                                d - a[j]
+                            }
+                        }
+                    };
+                    dst[j * n + c].set(T::from_f64(v));
+                }
+            }
+            for (j, &mj) in m.iter().enumerate() {
+                if !mj.is_finite() {
+                    special_row(x, (r0 + j) * n, &dst[j * n..(j + 1) * n], mj, op);
+                }
+            }
+        }
     }
 }
 
 /// logsumexp of `out.len()` rows of length `n`.
 #[inline(always)]
 pub(crate) fn lse_rows<T: Elem, const F: bool>(x: &[T], n: usize, out: &mut [T]) {
-    for (r, o) in out.iter_mut().enumerate() {
-        *o = T::from_f64(lse_row::<T, [T], F>(x, r * n, n));
+    let mut r = 0;
+    if n <= SMALL_N {
+        let mut buf = [[0.0; L]; SMALL_N];
+        while r + L <= out.len() {
+            small_group::<T, [T], F>(x, r, n, &mut buf, Out::Lse(&mut out[r..r + L]));
+            r += L;
+        }
+    }
+    for (i, o) in out[r..].iter_mut().enumerate() {
+        *o = T::from_f64(lse_row::<T, [T], F>(x, (r + i) * n, n));
     }
 }
 
@@ -482,7 +654,13 @@ pub(crate) fn chunk_stats<T: Elem, S: Src<T> + ?Sized, const F: bool>(
     if !m.is_finite() {
         // Only -inf/NaN (or a +inf, which sends the whole row to the special path).
         let s = if has_nan(x, base, len) { f64::NAN } else { 0.0 };
-        return ChunkStats { m, sums: Sums { s, k: 0.0 } };
+        return ChunkStats {
+            m,
+            sums: Sums { s, k: 0.0 },
+        };
     }
-    ChunkStats { m, sums: sumexp::<T, S, F, false>(x, base, len, &[], m) }
+    ChunkStats {
+        m,
+        sums: sumexp::<T, S, F, false>(x, base, len, &[], m),
+    }
 }

@@ -21,8 +21,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::parallel::pool;
-pub use kernel::{Elem, RowOp};
 use kernel::{special_lse, ChunkStats};
+pub use kernel::{Elem, RowOp};
 
 const TASK_ELEMS: usize = 1 << 15;
 const SPLIT_MIN_N: usize = 1 << 15;
@@ -52,7 +52,9 @@ fn split_rows(rows: usize, n: usize) -> bool {
 /// Merge chunk statistics in order into (M, s_excl) for the whole row. `None` when the
 /// row max is not finite (the caller takes the special path).
 fn merge(stats: &[ChunkStats]) -> Option<(f64, f64)> {
-    let m = stats.iter().fold(f64::NEG_INFINITY, |a, c| if c.m > a { c.m } else { a });
+    let m = stats
+        .iter()
+        .fold(f64::NEG_INFINITY, |a, c| if c.m > a { c.m } else { a });
     if !m.is_finite() {
         // NaN chunks report m = -inf with s = NaN; a NaN-only row still needs the
         // special path, which sees it.
@@ -109,22 +111,26 @@ pub fn rowwise<T: Elem>(x: &[T], out: &mut [T], n: usize, op: RowOp) -> Result<(
                     xr.par_chunks(CHUNK).map(|c| (k.stats_sep)(c)).collect();
                 match merge(&stats) {
                     Some((m, s)) => {
-                        xr.par_chunks(CHUNK).zip(or.par_chunks_mut(CHUNK)).for_each(|(xc, oc)| {
-                            let d = Cell::from_mut(oc).as_slice_of_cells();
-                            match op {
-                                RowOp::Softmax => (k.write_exp_sep)(xc, d, m, 1.0 / (1.0 + s)),
-                                RowOp::LogSoftmax => (k.write_shift_sep)(xc, d, m, s.ln_1p()),
-                            }
-                        });
+                        xr.par_chunks(CHUNK)
+                            .zip(or.par_chunks_mut(CHUNK))
+                            .for_each(|(xc, oc)| {
+                                let d = Cell::from_mut(oc).as_slice_of_cells();
+                                match op {
+                                    RowOp::Softmax => (k.write_exp_sep)(xc, d, m, 1.0 / (1.0 + s)),
+                                    RowOp::LogSoftmax => (k.write_shift_sep)(xc, d, m, s.ln_1p()),
+                                }
+                            });
                     }
                     None => (k.rows_sep)(xr, Cell::from_mut(or).as_slice_of_cells(), n, op),
                 }
             }
         } else {
             let t = rows_per_task(n) * n;
-            x.par_chunks(t).zip(out.par_chunks_mut(t)).for_each(|(xc, oc)| {
-                (k.rows_sep)(xc, Cell::from_mut(oc).as_slice_of_cells(), n, op)
-            });
+            x.par_chunks(t)
+                .zip(out.par_chunks_mut(t))
+                .for_each(|(xc, oc)| {
+                    (k.rows_sep)(xc, Cell::from_mut(oc).as_slice_of_cells(), n, op)
+                });
         }
     });
     Ok(())
@@ -170,7 +176,9 @@ pub fn rowwise_inplace<T: Elem>(buf: &mut [T], n: usize, op: RowOp) -> Result<()
 pub fn logsumexp_rows<T: Elem>(x: &[T], n: usize, out: &mut [T]) -> Result<()> {
     if n == 0 {
         if !x.is_empty() {
-            return Err(Error::Shape("logsumexp: rows of length 0 but a non-empty input".into()));
+            return Err(Error::Shape(
+                "logsumexp: rows of length 0 but a non-empty input".into(),
+            ));
         }
         out.fill(T::from_f64(f64::NEG_INFINITY));
         return Ok(());

@@ -50,7 +50,7 @@ fn for_each_level(f: impl Fn(Level)) {
 fn rows_match_naive_every_level_and_length() {
     for_each_level(|lvl| {
         for n in 1..=3 * L + 1 {
-            let rows = 3;
+            let rows = 2 * L + 3; // full lane groups (small-row path) and a tail
             let x = data(rows * n, n as u64, 20.0);
             let mut sm = vec![0.0; x.len()];
             let mut ls = vec![0.0; x.len()];
@@ -61,14 +61,24 @@ fn rows_match_naive_every_level_and_length() {
             for r in 0..rows {
                 let row = &x[r * n..(r + 1) * n];
                 let want = naive_lse(row);
-                assert!(rel(lse[r], want) < 1e-14, "{lvl:?} n={n} lse {} vs {want}", lse[r]);
+                assert!(
+                    rel(lse[r], want) < 1e-14,
+                    "{lvl:?} n={n} lse {} vs {want}",
+                    lse[r]
+                );
                 for i in 0..n {
                     // The naive reference cancels in row[i] - want: bound the error by
                     // the magnitude of the operands, not of the difference.
                     let lp = row[i] - want;
                     let tol = 1e-14 * want.abs().max(row[i].abs()).max(lp.abs());
-                    assert!((ls[r * n + i] - lp).abs() <= tol, "{lvl:?} n={n} log_softmax");
-                    assert!(rel(sm[r * n + i], lp.exp()) < 1e-13, "{lvl:?} n={n} softmax");
+                    assert!(
+                        (ls[r * n + i] - lp).abs() <= tol,
+                        "{lvl:?} n={n} log_softmax"
+                    );
+                    assert!(
+                        rel(sm[r * n + i], lp.exp()) < 1e-13,
+                        "{lvl:?} n={n} softmax"
+                    );
                 }
             }
             // f32 path against the same reference computed on the rounded inputs.
@@ -80,7 +90,10 @@ fn rows_match_naive_every_level_and_length() {
                 let want = naive_lse(&row);
                 for i in 0..n {
                     let p = (row[i] - want).exp();
-                    assert!(rel(sm32[r * n + i] as f64, p) < 1.2e-7, "{lvl:?} n={n} f32 softmax");
+                    assert!(
+                        rel(sm32[r * n + i] as f64, p) < 1.2e-7,
+                        "{lvl:?} n={n} f32 softmax"
+                    );
                 }
             }
         }
@@ -100,21 +113,34 @@ fn special_values() {
             (vec![nan, 1.0], nan, vec![nan, nan], vec![nan, nan]),
             (vec![nan, inf], nan, vec![nan, nan], vec![nan, nan]),
             (vec![nan, -inf], nan, vec![nan, nan], vec![nan, nan]),
-            (vec![3.0, 3.0], 3.0 + 2f64.ln(), vec![0.5, 0.5], vec![-(2f64.ln()); 2]),
+            (
+                vec![3.0, 3.0],
+                3.0 + 2f64.ln(),
+                vec![0.5, 0.5],
+                vec![-(2f64.ln()); 2],
+            ),
         ];
         for (row, lse, sm, ls) in cases {
             let n = row.len();
-            let mut o = vec![0.0; n];
-            let mut l = [0.0];
-            logsumexp_rows(&row, n, &mut l).unwrap();
-            assert_eq!(rel(l[0], lse), 0.0, "lse {row:?}");
-            rowwise(&row, &mut o, n, RowOp::Softmax).unwrap();
-            for i in 0..n {
-                assert!(rel(o[i], sm[i]) < 1e-15, "softmax {row:?}: {o:?}");
-            }
-            rowwise(&row, &mut o, n, RowOp::LogSoftmax).unwrap();
-            for i in 0..n {
-                assert!(rel(o[i], ls[i]) < 1e-15, "log_softmax {row:?}: {o:?}");
+            // The special row alone, and as row 5 of 20 ordinary rows (lane-group path).
+            for (rows, at) in [(1, 0), (20, 5)] {
+                let mut x = data(rows * n, 3, 5.0);
+                x[at * n..(at + 1) * n].copy_from_slice(&row);
+                let mut o = vec![0.0; rows * n];
+                let mut l = vec![0.0; rows];
+                logsumexp_rows(&x, n, &mut l).unwrap();
+                assert_eq!(rel(l[at], lse), 0.0, "lse {row:?}");
+                rowwise(&x, &mut o, n, RowOp::Softmax).unwrap();
+                for i in 0..n {
+                    assert!(rel(o[at * n + i], sm[i]) < 1e-15, "softmax {row:?}: {o:?}");
+                }
+                rowwise(&x, &mut o, n, RowOp::LogSoftmax).unwrap();
+                for i in 0..n {
+                    assert!(
+                        rel(o[at * n + i], ls[i]) < 1e-15,
+                        "log_softmax {row:?}: {o:?}"
+                    );
+                }
             }
         }
     });

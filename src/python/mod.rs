@@ -30,13 +30,17 @@ fn dtype_error(what: &str, a: &Bound<'_, PyAny>) -> PyErr {
         .getattr("dtype")
         .and_then(|d| d.str().map(|s| s.to_string()))
         .unwrap_or_else(|_| a.get_type().to_string());
-    PyTypeError::new_err(format!("{what}: expected a float32 or float64 array, got {dt}"))
+    PyTypeError::new_err(format!(
+        "{what}: expected a float32 or float64 array, got {dt}"
+    ))
 }
 
 fn contiguous<T: numpy::Element>(a: &Bound<'_, PyArrayDyn<T>>, what: &str) -> PyResult<()> {
     // `as_slice` would also accept Fortran order; the kernels need rows in C order.
     if !a.is_c_contiguous() {
-        return Err(PyValueError::new_err(format!("{what}: array must be C-contiguous")));
+        return Err(PyValueError::new_err(format!(
+            "{what}: array must be C-contiguous"
+        )));
     }
     Ok(())
 }
@@ -56,7 +60,8 @@ fn rowwise_t<T: Elem + numpy::Element>(
     if x.is(out) {
         let mut w = out.try_readwrite()?;
         let buf = w.as_slice_mut()?;
-        py.detach(|| ops::rowwise_inplace(buf, n, op)).map_err(to_py)
+        py.detach(|| ops::rowwise_inplace(buf, n, op))
+            .map_err(to_py)
     } else {
         let r = x.try_readonly()?;
         let mut w = out.try_readwrite()?;
@@ -99,7 +104,11 @@ mod _core {
         n: usize,
         log: bool,
     ) -> PyResult<()> {
-        let op = if log { RowOp::LogSoftmax } else { RowOp::Softmax };
+        let op = if log {
+            RowOp::LogSoftmax
+        } else {
+            RowOp::Softmax
+        };
         if let Ok(a) = x.cast::<PyArrayDyn<f32>>() {
             rowwise_t(py, a, out, n, op)
         } else if let Ok(a) = x.cast::<PyArrayDyn<f64>>() {
@@ -136,7 +145,10 @@ mod _core {
     /// Levels this CPU supports, lowest first.
     #[pyfunction]
     fn available_simd_levels() -> Vec<&'static str> {
-        crate::simd::Level::available().into_iter().map(|l| l.name()).collect()
+        crate::simd::Level::available()
+            .into_iter()
+            .map(|l| l.name())
+            .collect()
     }
 
     /// Force a SIMD level (lowered to what the CPU has); returns the level now in use.
