@@ -15,13 +15,18 @@
 
 use std::cell::Cell;
 
-use crate::simd::exp::{exp_block, log1p_pos};
+use crate::simd::exp::{exp_block, log1p_pos, POLY6, TAYLOR13};
 use crate::simd::{fmadd, L};
 
 /// Element types the kernels accept. Computation always happens in f64.
 pub trait Elem: Copy + Send + Sync + PartialEq + 'static {
-    /// Taylor degree of exp needed for this type's precision.
-    const DEG: usize;
+    /// exp polynomial, lower clamp and subnormal-safe scaling for this type's precision
+    /// (see `simd::exp::exp1`).
+    const COEF: &'static [f64];
+    const LOW: f64;
+    const SPLIT: bool;
+    /// atanh-series terms of log1p for this precision.
+    const LOG_TERMS: usize;
     /// Whether `x - m` can round (f64) and needs the TwoSum correction.
     const TWO_SUM: bool;
     fn to_f64(self) -> f64;
@@ -29,7 +34,10 @@ pub trait Elem: Copy + Send + Sync + PartialEq + 'static {
 }
 
 impl Elem for f32 {
-    const DEG: usize = 8;
+    const COEF: &'static [f64] = &POLY6;
+    const LOW: f64 = -110.0;
+    const SPLIT: bool = false;
+    const LOG_TERMS: usize = 5;
     const TWO_SUM: bool = false;
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -42,7 +50,10 @@ impl Elem for f32 {
 }
 
 impl Elem for f64 {
-    const DEG: usize = 13;
+    const COEF: &'static [f64] = &TAYLOR13;
+    const LOW: f64 = -746.0;
+    const SPLIT: bool = true;
+    const LOG_TERMS: usize = 11;
     const TWO_SUM: bool = true;
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -163,12 +174,19 @@ fn hsum(mut a: [f64; L]) -> f64 {
 pub(crate) fn max<T: Elem, S: Src<T> + ?Sized>(x: &S, base: usize, len: usize) -> f64 {
     let mut acc = [f64::NEG_INFINITY; L];
     let mut i = 0;
-    while i < len {
-        let b = load(x, base, i, len, f64::NEG_INFINITY);
+    // Full blocks without the tail branch, so the loop vectorises (vmaxpd).
+    while i + L <= len {
+        let b = x.full(base + i);
         for j in 0..L {
             acc[j] = if b[j] > acc[j] { b[j] } else { acc[j] };
         }
         i += L;
+    }
+    if i < len {
+        let b = load(x, base, i, len, f64::NEG_INFINITY);
+        for j in 0..L {
+            acc[j] = if b[j] > acc[j] { b[j] } else { acc[j] };
+        }
     }
     let mut m = f64::NEG_INFINITY;
     for a in acc {
@@ -281,7 +299,7 @@ fn sumexp_block<T: Elem, S: Src<T> + ?Sized, const F: bool, const STORE: bool>(
                 lo[j] = if d > -746.0 { err } else { 0.0 };
             }
         }
-        exp_block::<F>(&mut e, T::DEG);
+        exp_block::<F>(&mut e, T::COEF, T::LOW, T::SPLIT);
         for j in 0..L {
             if T::TWO_SUM {
                 e[j] = fmadd::<F>(e[j], lo[j], e[j]);
@@ -340,7 +358,7 @@ pub(crate) fn write_exp<T: Elem, S: Src<T> + ?Sized, const F: bool>(
                 lo[j] = if d > -746.0 { err } else { 0.0 };
             }
         }
-        exp_block::<F>(&mut e, T::DEG);
+        exp_block::<F>(&mut e, T::COEF, T::LOW, T::SPLIT);
         for j in 0..L {
             let ej = if T::TWO_SUM {
                 fmadd::<F>(e[j], lo[j], e[j])
@@ -554,7 +572,7 @@ fn small_group<T: Elem, S: Src<T> + ?Sized, const F: bool>(
                 lo[j] = if d > -746.0 { err } else { 0.0 };
             }
         }
-        exp_block::<F>(&mut e, T::DEG);
+        exp_block::<F>(&mut e, T::COEF, T::LOW, T::SPLIT);
         for j in 0..L {
             if T::TWO_SUM {
                 e[j] = fmadd::<F>(e[j], lo[j], e[j]);
@@ -571,7 +589,7 @@ fn small_group<T: Elem, S: Src<T> + ?Sized, const F: bool>(
     for j in 0..L {
         s[j] = acc[j] + (cnt[j] - 1.0);
     }
-    let terms = if T::TWO_SUM { 11 } else { 5 };
+    let terms = T::LOG_TERMS;
     match out {
         Out::Lse(o) => {
             for j in 0..L {

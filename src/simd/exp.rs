@@ -19,7 +19,9 @@ const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 // 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
 const MAGIC: f64 = 6_755_399_441_055_744.0;
 
-const INV_FACT: [f64; 14] = [
+/// Taylor coefficients 1/k!, degree 13: truncation error below 5e-18 relative
+/// (float64 results).
+pub(crate) const TAYLOR13: [f64; 14] = [
     1.0,
     1.0,
     1.0 / 2.0,
@@ -36,23 +38,43 @@ const INV_FACT: [f64; 14] = [
     1.0 / 6227020800.0,
 ];
 
+/// Degree-6 polynomial for e^r on |r| <= 0.354 with p(0) = 1 exactly, fitted for
+/// minimum relative error (2.3e-9): ample for float32 results computed in f64.
+pub(crate) const POLY6: [f64; 7] = [
+    1.0,
+    1.000_000_036_086_082_6,
+    0.499_999_934_782_216_77,
+    0.166_664_122_435_778_88,
+    0.041_668_112_890_303_75,
+    0.008_375_782_643_988_087,
+    0.001_384_175_940_996_546_6,
+];
+
 /// e^x for one value; the lane loop below inlines this per lane.
+///
+/// `coef`: polynomial for e^r (TAYLOR13 or POLY6). `low`: inputs below it give 0 (-746
+/// for float64; float32 may pass -110, where every result already rounds to 0 in f32).
+/// `split`: apply 2^n as two factors so subnormal f64 results round right; not needed
+/// when 2^n stays a normal f64 (float32 with low = -110).
 #[inline(always)]
-pub(crate) fn exp1<const F: bool>(x: f64, deg: usize) -> f64 {
-    let x = if x < -746.0 { -746.0 } else { x };
+pub(crate) fn exp1<const F: bool>(x: f64, coef: &[f64], low: f64, split: bool) -> f64 {
+    let x = if x < low { low } else { x };
     let x = if x > 710.0 { 710.0 } else { x };
     let t = fmadd::<F>(x, LOG2E, MAGIC);
     let n = t - MAGIC;
     let r = fmadd::<F>(n, -LN2_HI, x);
     let r = fmadd::<F>(n, -LN2_LO, r);
-    let mut p = INV_FACT[deg];
-    let mut k = deg;
+    let mut k = coef.len() - 1;
+    let mut p = coef[k];
     while k > 0 {
         k -= 1;
-        p = fmadd::<F>(p, r, INV_FACT[k]);
+        p = fmadd::<F>(p, r, coef[k]);
     }
     // n as an integer, read from the low bits of t (exact for |n| < 2^51).
     let ni = (t.to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64);
+    if !split {
+        return p * f64::from_bits((ni.wrapping_add(1023) as u64) << 52);
+    }
     let n1 = ni >> 1;
     let n2 = ni.wrapping_sub(n1);
     let s1 = f64::from_bits((n1.wrapping_add(1023) as u64) << 52);
@@ -62,9 +84,9 @@ pub(crate) fn exp1<const F: bool>(x: f64, deg: usize) -> f64 {
 
 /// e^x on every lane of a block, in place.
 #[inline(always)]
-pub(crate) fn exp_block<const F: bool>(v: &mut [f64; L], deg: usize) {
+pub(crate) fn exp_block<const F: bool>(v: &mut [f64; L], coef: &[f64], low: f64, split: bool) {
     for x in v.iter_mut() {
-        *x = exp1::<F>(*x, deg);
+        *x = exp1::<F>(*x, coef, low, split);
     }
 }
 
@@ -72,14 +94,14 @@ pub(crate) fn exp_block<const F: bool>(v: &mut [f64; L], deg: usize) {
 mod tests {
     use super::*;
 
-    fn check<const F: bool>(deg: usize, tol: f64) {
+    fn check<const F: bool>(coef: &[f64], low: f64, split: bool, tol: f64) {
         let mut worst: f64 = 0.0;
         let mut x = -745.0;
         while x < 709.0 {
-            let got = exp1::<F>(x, deg);
+            let got = exp1::<F>(x, coef, low, split);
             let want = x.exp();
             let rel = ((got - want) / want).abs();
-            if want > f64::MIN_POSITIVE {
+            if want > f64::MIN_POSITIVE && x > low {
                 worst = worst.max(rel);
             }
             x += 0.0137;
@@ -89,21 +111,28 @@ mod tests {
 
     #[test]
     fn exp_accuracy() {
-        check::<true>(13, 4e-16);
-        check::<false>(13, 6e-16);
-        check::<true>(8, 3e-10);
+        check::<true>(&TAYLOR13, -746.0, true, 4e-16);
+        check::<false>(&TAYLOR13, -746.0, true, 6e-16);
+        check::<true>(&POLY6, -110.0, false, 2.5e-9);
+        check::<false>(&POLY6, -110.0, false, 2.5e-9);
     }
 
     #[test]
     fn exp_specials() {
-        assert_eq!(exp1::<true>(f64::NEG_INFINITY, 13), 0.0);
-        assert_eq!(exp1::<true>(-800.0, 13), 0.0);
-        assert_eq!(exp1::<true>(f64::INFINITY, 13), f64::INFINITY);
-        assert_eq!(exp1::<true>(0.0, 13), 1.0);
-        assert!(exp1::<true>(f64::NAN, 13).is_nan());
+        assert_eq!(
+            exp1::<true>(f64::NEG_INFINITY, &TAYLOR13, -746.0, true),
+            0.0
+        );
+        assert_eq!(exp1::<true>(-800.0, &TAYLOR13, -746.0, true), 0.0);
+        assert_eq!(
+            exp1::<true>(f64::INFINITY, &TAYLOR13, -746.0, true),
+            f64::INFINITY
+        );
+        assert_eq!(exp1::<true>(0.0, &TAYLOR13, -746.0, true), 1.0);
+        assert!(exp1::<true>(f64::NAN, &TAYLOR13, -746.0, true).is_nan());
         // Subnormal results round like libm's.
         for x in [-708.5, -720.0, -740.0, -744.4] {
-            let got = exp1::<true>(x, 13);
+            let got = exp1::<true>(x, &TAYLOR13, -746.0, true);
             let want = f64::exp(x);
             assert!(
                 (got - want).abs() <= want * 1e-15 + 5e-324,
@@ -112,7 +141,7 @@ mod tests {
         }
         let mut b = [0.0; L];
         b[3] = f64::NAN;
-        exp_block::<false>(&mut b, 13);
+        exp_block::<false>(&mut b, &TAYLOR13, -746.0, true);
         assert!(b[3].is_nan() && b[0] == 1.0);
     }
 }
