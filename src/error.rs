@@ -11,6 +11,10 @@ pub enum Error {
     Shape(String),
     /// The thread pool could not be built (maps to RuntimeError).
     ThreadPool(String),
+    /// An argument with a value outside its domain (maps to ValueError).
+    Value(String),
+    /// A class target outside [0, C) that is not ignore_index (maps to IndexError, like torch).
+    Target(String),
 }
 
 impl fmt::Display for Error {
@@ -18,6 +22,7 @@ impl fmt::Display for Error {
         match self {
             Error::Shape(m) => write!(f, "{m}"),
             Error::ThreadPool(m) => write!(f, "could not start the thread pool: {m}"),
+            Error::Value(m) | Error::Target(m) => write!(f, "{m}"),
         }
     }
 }

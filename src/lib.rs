@@ -8,6 +8,7 @@
 //! The Python bindings live in `python/` behind the `python` feature.
 
 pub mod error;
+pub mod loss;
 pub mod ops;
 pub mod parallel;
 pub mod simd;

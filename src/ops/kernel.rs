@@ -125,7 +125,7 @@ impl<T: Elem> Src<T> for Cells<'_, T> {
 
 /// Load lanes `i..i+L` (or fewer at the tail, padded with `pad`) as f64.
 #[inline(always)]
-fn load<T: Elem, S: Src<T> + ?Sized>(
+pub(crate) fn load<T: Elem, S: Src<T> + ?Sized>(
     x: &S,
     base: usize,
     i: usize,
@@ -143,7 +143,7 @@ fn load<T: Elem, S: Src<T> + ?Sized>(
 }
 
 #[inline(always)]
-fn store<T: Elem>(dst: &[Cell<T>], i: usize, end: usize, b: &[f64; L]) {
+pub(crate) fn store<T: Elem>(dst: &[Cell<T>], i: usize, end: usize, b: &[f64; L]) {
     if i + L <= end {
         let d = &dst[i..i + L];
         for j in 0..L {
@@ -158,7 +158,7 @@ fn store<T: Elem>(dst: &[Cell<T>], i: usize, end: usize, b: &[f64; L]) {
 
 /// Fixed-order pairwise sum of the lanes: deterministic and accurate.
 #[inline(always)]
-fn hsum(mut a: [f64; L]) -> f64 {
+pub(crate) fn hsum(mut a: [f64; L]) -> f64 {
     let mut w = L / 2;
     while w > 0 {
         for j in 0..w {

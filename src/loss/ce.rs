@@ -1,0 +1,495 @@
+//! Cross-entropy over logits (N, C), class-index or probability targets, with torch's
+//! `weight`, `ignore_index`, `label_smoothing` and `reduction`, fused with its gradient.
+//!
+//! Per row (index target y, weights w, smoothing eps, g = 1/W for 'mean' else 1):
+//!   loss = (1-eps) w_y (lse - x_y) + (eps/C) sum_c w_c (lse - x_c)
+//!   grad = g [ p ((1-eps) w_y + (eps/C) sum w) - (1-eps) w_y e_y - (eps/C) w ]
+//! with lse = m + log1p(s) (s the sum without one max entry, as in the softmax kernels), so
+//! a confident correct row keeps full relative accuracy (loss log1p(s), not a rounded 0),
+//! and the target entry's gradient is formed as ((e_y - 1) - s)/(1 + s) without
+//! cancellation.
+
+use std::cell::Cell;
+
+use rayon::prelude::*;
+
+use super::{dispatch, pairwise, Reduction};
+use crate::error::{Error, Result};
+use crate::ops::kernel::{excl, load, max, special_lse, store, sumexp, Cells, Elem, Src};
+use crate::parallel::pool;
+use crate::simd::L;
+
+/// Options shared by the row kernels.
+#[derive(Clone, Copy, Debug)]
+pub struct CeCtx<'a> {
+    pub c: usize,
+    pub weight: Option<&'a [f64]>,
+    /// sum of the class weights (C when unweighted)
+    pub wsum: f64,
+    pub eps: f64,
+    /// gradient scale: 1/W for 'mean', 1 otherwise
+    pub g: f64,
+    pub ignore_index: i64,
+}
+
+/// sum_c w_c (m - x_c): every term is >= 0, so the sum is accurate.
+#[inline(always)]
+fn smooth_sum<T: Elem, S: Src<T> + ?Sized>(
+    x: &S,
+    base: usize,
+    c: usize,
+    m: f64,
+    w: Option<&[f64]>,
+) -> f64 {
+    let mut acc = [0.0; L];
+    let mut i = 0;
+    while i < c {
+        let v = load(x, base, i, c, m);
+        match w {
+            Some(w) => {
+                let wb = load(w, 0, i, c, 0.0);
+                for j in 0..L {
+                    acc[j] += wb[j] * (m - v[j]);
+                }
+            }
+            None => {
+                for j in 0..L {
+                    acc[j] += m - v[j];
+                }
+            }
+        }
+        i += L;
+    }
+    crate::ops::kernel::hsum(acc)
+}
+
+/// dst_c = dst_c * a - k * w_c   (w_c = 1 when unweighted)
+#[inline(always)]
+fn affine<T: Elem>(dst: &[Cell<T>], a: f64, k: f64, w: Option<&[f64]>) {
+    let len = dst.len();
+    let mut i = 0;
+    while i < len {
+        let mut v = load(&Cells(dst), 0, i, len, 0.0);
+        match w {
+            Some(w) => {
+                let wb = load(w, 0, i, len, 0.0);
+                for j in 0..L {
+                    v[j] = v[j] * a - k * wb[j];
+                }
+            }
+            None => {
+                for j in 0..L {
+                    v[j] = v[j] * a - k;
+                }
+            }
+        }
+        store(dst, i, len, &v);
+        i += L;
+    }
+}
+
+fn fill<T: Elem>(dst: &[Cell<T>], v: f64) {
+    for d in dst {
+        d.set(T::from_f64(v));
+    }
+}
+
+/// One row with class-index target `y` (already checked, not ignored).
+#[inline(always)]
+pub(crate) fn ce_row<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>(
+    x: &S,
+    base: usize,
+    dst: &[Cell<T>],
+    y: usize,
+    ctx: &CeCtx<'_>,
+) -> f64 {
+    let c = ctx.c;
+    let wy = ctx.weight.map_or(1.0, |w| w[y]);
+    let xy = x.at(base + y).to_f64();
+    let m = max(x, base, c);
+    if !m.is_finite() {
+        // A row with +inf, or only -inf/NaN: the loss follows the formula (inf or NaN),
+        // the gradient is NaN, as in torch.
+        let lse = special_lse(x, base, c, m);
+        if G {
+            fill(dst, f64::NAN);
+        }
+        let mut l = (1.0 - ctx.eps) * wy * (lse - xy);
+        if ctx.eps > 0.0 {
+            let sm: f64 = (0..c)
+                .map(|i| ctx.weight.map_or(1.0, |w| w[i]) * (lse - x.at(base + i).to_f64()))
+                .sum();
+            l += ctx.eps / c as f64 * sm;
+        }
+        return l;
+    }
+    let eps = ctx.eps;
+    let cf = c as f64;
+    let smooth = if eps > 0.0 {
+        smooth_sum(x, base, c, m, ctx.weight)
+    } else {
+        0.0
+    };
+    let s = if G {
+        sumexp::<T, S, F, true>(x, base, c, dst, m)
+    } else {
+        sumexp::<T, S, F, false>(x, base, c, &[], m)
+    };
+    let sx = excl(s);
+    let l1p = sx.ln_1p();
+    let loss = (1.0 - eps) * wy * ((m - xy) + l1p) + (eps / cf) * (smooth + l1p * ctx.wsum);
+    if G {
+        let g = ctx.g;
+        let inv = 1.0 / (1.0 + sx);
+        let a = g * ((1.0 - eps) * wy + (eps / cf) * ctx.wsum) * inv;
+        affine(dst, a, g * eps / cf, ctx.weight);
+        // The target entry without cancellation: p_y - 1 = ((e_y - 1) - s) / (1 + s).
+        let ey = if xy == m { 1.0 } else { (xy - m).exp() };
+        let gy = g
+            * ((1.0 - eps) * wy * (((ey - 1.0) - sx) * inv)
+                + (eps / cf) * (ey * inv * ctx.wsum - wy));
+        dst[y].set(T::from_f64(gy));
+    }
+    loss
+}
+
+/// Rows of one task, index targets. `dst` is empty when no gradient is wanted.
+#[inline(always)]
+pub(crate) fn ce_rows<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>(
+    x: &S,
+    dst: &[Cell<T>],
+    targets: &[i64],
+    ctx: &CeCtx<'_>,
+    losses: &mut [f64],
+) {
+    let c = ctx.c;
+    for (r, &t) in targets.iter().enumerate() {
+        let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
+        if t == ctx.ignore_index {
+            losses[r] = 0.0;
+            if G {
+                fill(d, 0.0);
+            }
+            continue;
+        }
+        losses[r] = ce_row::<T, S, F, G>(x, r * c, d, t as usize, ctx);
+    }
+}
+
+/// One row with probability targets `y` (row slice); smoothing applied to y.
+#[inline(always)]
+pub(crate) fn ce_prob_row<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>(
+    x: &S,
+    base: usize,
+    dst: &[Cell<T>],
+    y: &[T],
+    ctx: &CeCtx<'_>,
+) -> f64 {
+    let c = ctx.c;
+    let eps = ctx.eps;
+    let u = eps / c as f64;
+    let m = max(x, base, c);
+    // A = sum w y' (m - x), B = sum w y'
+    let mut a = [0.0; L];
+    let mut b = [0.0; L];
+    let mf = if m.is_finite() { m } else { 0.0 };
+    let mut i = 0;
+    while i < c {
+        let v = load(x, base, i, c, mf);
+        let yb = load(y, 0, i, c, 0.0);
+        let wb = match ctx.weight {
+            Some(w) => load(w, 0, i, c, 0.0),
+            None => [1.0; L],
+        };
+        let valid = c - i;
+        for j in 0..L {
+            let yj = if j < valid {
+                (1.0 - eps) * yb[j] + u
+            } else {
+                0.0
+            };
+            let wy = wb[j] * yj;
+            // 0 * inf terms (x = -inf with y = 0) add nothing, like torch's xlogy-free sum
+            let d = mf - v[j];
+            a[j] += if wy == 0.0 { 0.0 } else { wy * d };
+            b[j] += wy;
+        }
+        i += L;
+    }
+    let (sa, sb) = (crate::ops::kernel::hsum(a), crate::ops::kernel::hsum(b));
+    if !m.is_finite() {
+        if G {
+            fill(dst, f64::NAN);
+        }
+        let lse = special_lse(x, base, c, m);
+        return sa + (lse - mf) * sb;
+    }
+    let s = if G {
+        sumexp::<T, S, F, true>(x, base, c, dst, m)
+    } else {
+        sumexp::<T, S, F, false>(x, base, c, &[], m)
+    };
+    let sx = excl(s);
+    let loss = sa + sx.ln_1p() * sb;
+    if G {
+        let g = ctx.g;
+        let k = g * sb / (1.0 + sx);
+        let mut i = 0;
+        while i < c {
+            let mut v = load(&Cells(dst), 0, i, c, 0.0);
+            let yb = load(y, 0, i, c, 0.0);
+            let wb = match ctx.weight {
+                Some(w) => load(w, 0, i, c, 0.0),
+                None => [1.0; L],
+            };
+            for j in 0..L {
+                v[j] = v[j] * k - g * wb[j] * ((1.0 - eps) * yb[j] + u);
+            }
+            store(dst, i, c, &v);
+            i += L;
+        }
+    }
+    loss
+}
+
+#[inline(always)]
+pub(crate) fn ce_prob_rows<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>(
+    x: &S,
+    dst: &[Cell<T>],
+    y: &[T],
+    ctx: &CeCtx<'_>,
+    losses: &mut [f64],
+) {
+    let c = ctx.c;
+    for (r, l) in losses.iter_mut().enumerate() {
+        let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
+        *l = ce_prob_row::<T, S, F, G>(x, r * c, d, &y[r * c..(r + 1) * c], ctx);
+    }
+}
+
+/// Class targets as torch takes them.
+pub enum Targets<'a, T> {
+    /// class indices, one per row (any integer dtype, widened to i64)
+    Index(&'a [i64]),
+    /// class probabilities, one row of C per row of input
+    Probs(&'a [T]),
+}
+
+/// Options of [`cross_entropy`].
+#[derive(Clone, Copy, Debug)]
+pub struct CeOptions<'a> {
+    pub weight: Option<&'a [f64]>,
+    pub ignore_index: i64,
+    pub label_smoothing: f64,
+    pub reduction: Reduction,
+}
+
+/// The result: reduced loss (NaN placeholder for 'none') and per-item losses for 'none'.
+#[derive(Clone, Debug)]
+pub struct LossResult {
+    pub value: f64,
+    pub per_item: Option<Vec<f64>>,
+}
+
+fn rows_per_task(c: usize) -> usize {
+    (32768 / c.max(1)).max(1)
+}
+
+fn prepare<'a, T: Elem>(
+    xlen: usize,
+    c: usize,
+    targets: &Targets<'a, T>,
+    o: &CeOptions<'a>,
+) -> Result<(usize, CeCtx<'a>)> {
+    if c == 0 {
+        return Err(Error::Shape("cross_entropy: input has 0 classes".into()));
+    }
+    if xlen % c != 0 {
+        return Err(Error::Shape(format!(
+            "cross_entropy: input of {xlen} elements is not rows of {c} classes"
+        )));
+    }
+    let n = xlen / c;
+    if let Some(w) = o.weight {
+        if w.len() != c {
+            return Err(Error::Shape(format!(
+                "cross_entropy: weight has {} entries for {c} classes",
+                w.len()
+            )));
+        }
+    }
+    if !(0.0..=1.0).contains(&o.label_smoothing) {
+        return Err(Error::Value(format!(
+            "label_smoothing must be in [0, 1], got {}",
+            o.label_smoothing
+        )));
+    }
+    let wsum = o.weight.map_or(c as f64, |w| w.iter().sum());
+    let g = match targets {
+        Targets::Index(t) => {
+            if t.len() != n {
+                return Err(Error::Shape(format!(
+                    "cross_entropy: {} targets for {n} rows",
+                    t.len()
+                )));
+            }
+            let mut total = 0.0;
+            for (i, &y) in t.iter().enumerate() {
+                if y == o.ignore_index {
+                    continue;
+                }
+                if y < 0 || y as u64 >= c as u64 {
+                    return Err(Error::Target(format!(
+                        "target {y} at position {i} is out of range for {c} classes \
+                         (and is not ignore_index={})",
+                        o.ignore_index
+                    )));
+                }
+                total += o.weight.map_or(1.0, |w| w[y as usize]);
+            }
+            if o.reduction == Reduction::Mean {
+                1.0 / total
+            } else {
+                1.0
+            }
+        }
+        Targets::Probs(y) => {
+            if y.len() != xlen {
+                return Err(Error::Shape(format!(
+                    "cross_entropy: probability targets have {} elements, input {xlen}",
+                    y.len()
+                )));
+            }
+            if o.reduction == Reduction::Mean {
+                1.0 / n as f64
+            } else {
+                1.0
+            }
+        }
+    };
+    let ctx = CeCtx {
+        c,
+        weight: o.weight,
+        wsum,
+        eps: o.label_smoothing,
+        g,
+        ignore_index: o.ignore_index,
+    };
+    Ok((n, ctx))
+}
+
+fn finish(
+    n: usize,
+    ctx: &CeCtx<'_>,
+    red: Reduction,
+    task_sums: Vec<f64>,
+    per: Vec<f64>,
+) -> LossResult {
+    let total = pairwise(&task_sums);
+    match red {
+        Reduction::None => LossResult {
+            value: f64::NAN,
+            per_item: Some(per),
+        },
+        Reduction::Sum => LossResult {
+            value: total,
+            per_item: None,
+        },
+        // ctx.g is 1/W (index targets) or 1/N (probabilities); 0 rows give NaN like torch.
+        Reduction::Mean => LossResult {
+            value: if n == 0 { f64::NAN } else { total * ctx.g },
+            per_item: None,
+        },
+    }
+}
+
+/// Cross-entropy of logits `x` (N rows of `c` classes, C-contiguous), optionally writing
+/// d(reduced loss)/dx into `grad` (same length as `x`).
+pub fn cross_entropy<T: Elem>(
+    x: &[T],
+    c: usize,
+    targets: Targets<'_, T>,
+    o: &CeOptions<'_>,
+    grad: Option<&mut [T]>,
+) -> Result<LossResult> {
+    let (n, ctx) = prepare(x.len(), c, &targets, o)?;
+    let mut per = vec![0.0; n];
+    let k = dispatch::kernels::<T>();
+    let rpt = rows_per_task(c);
+    let sums: Vec<f64> = match grad {
+        None => pool()?.install(|| {
+            per.par_chunks_mut(rpt)
+                .enumerate()
+                .map(|(ti, pc)| {
+                    let (r0, r1) = (ti * rpt, ti * rpt + pc.len());
+                    let xc = &x[r0 * c..r1 * c];
+                    match &targets {
+                        Targets::Index(t) => (k.ce_idx)(xc, &t[r0..r1], &ctx, pc),
+                        Targets::Probs(y) => (k.ce_prob)(xc, &y[r0 * c..r1 * c], &ctx, pc),
+                    }
+                    pc.iter().sum::<f64>()
+                })
+                .collect()
+        }),
+        Some(gb) => {
+            check_len(gb.len(), x.len())?;
+            pool()?.install(|| {
+                per.par_chunks_mut(rpt)
+                    .zip(gb.par_chunks_mut(rpt * c))
+                    .enumerate()
+                    .map(|(ti, (pc, gc))| {
+                        let (r0, r1) = (ti * rpt, ti * rpt + pc.len());
+                        let xc = &x[r0 * c..r1 * c];
+                        let d = Cell::from_mut(gc).as_slice_of_cells();
+                        match &targets {
+                            Targets::Index(t) => (k.ce_idx_grad)(xc, d, &t[r0..r1], &ctx, pc),
+                            Targets::Probs(y) => {
+                                (k.ce_prob_grad)(xc, d, &y[r0 * c..r1 * c], &ctx, pc)
+                            }
+                        }
+                        pc.iter().sum::<f64>()
+                    })
+                    .collect()
+            })
+        }
+    };
+    Ok(finish(n, &ctx, o.reduction, sums, per))
+}
+
+/// As [`cross_entropy`], writing the gradient over the logits themselves.
+pub fn cross_entropy_inplace<T: Elem>(
+    x: &mut [T],
+    c: usize,
+    targets: Targets<'_, T>,
+    o: &CeOptions<'_>,
+) -> Result<LossResult> {
+    let (n, ctx) = prepare(x.len(), c, &targets, o)?;
+    let mut per = vec![0.0; n];
+    let k = dispatch::kernels::<T>();
+    let rpt = rows_per_task(c);
+    let sums: Vec<f64> = pool()?.install(|| {
+        per.par_chunks_mut(rpt)
+            .zip(x.par_chunks_mut(rpt * c))
+            .enumerate()
+            .map(|(ti, (pc, xc))| {
+                let (r0, r1) = (ti * rpt, ti * rpt + pc.len());
+                let d = Cell::from_mut(xc).as_slice_of_cells();
+                match &targets {
+                    Targets::Index(t) => (k.ce_idx_inplace)(d, &t[r0..r1], &ctx, pc),
+                    Targets::Probs(y) => (k.ce_prob_inplace)(d, &y[r0 * c..r1 * c], &ctx, pc),
+                }
+                pc.iter().sum::<f64>()
+            })
+            .collect()
+    });
+    Ok(finish(n, &ctx, o.reduction, sums, per))
+}
+
+fn check_len(a: usize, b: usize) -> Result<()> {
+    if a != b {
+        return Err(Error::Shape(format!(
+            "gradient buffer has {a} elements, input {b}"
+        )));
+    }
+    Ok(())
+}

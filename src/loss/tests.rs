@@ -1,0 +1,231 @@
+//! Cross-entropy against golden values and a naive float64 formula, every SIMD level.
+
+use super::ce::*;
+use super::Reduction;
+use crate::simd::{set_level, Level};
+
+fn naive(x: &[f64], c: usize, t: &[i64], w: Option<&[f64]>, eps: f64) -> (Vec<f64>, Vec<f64>, f64) {
+    // per-row loss, gradient of the 'mean' loss, W
+    let n = t.len();
+    let wt = |k: usize| w.map_or(1.0, |w| w[k]);
+    let mut per = vec![0.0; n];
+    let mut g = vec![0.0; n * c];
+    let mut big_w = 0.0;
+    for r in 0..n {
+        if t[r] < 0 {
+            continue;
+        }
+        let y = t[r] as usize;
+        big_w += wt(y);
+        let row = &x[r * c..(r + 1) * c];
+        let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        let wsum: f64 = (0..c).map(wt).sum();
+        per[r] = (1.0 - eps) * wt(y) * (lse - row[y])
+            + eps / c as f64 * (0..c).map(|k| wt(k) * (lse - row[k])).sum::<f64>();
+        for k in 0..c {
+            let p = (row[k] - lse).exp();
+            let oh = if k == y { 1.0 } else { 0.0 };
+            g[r * c + k] = (1.0 - eps) * wt(y) * (p - oh) + eps / c as f64 * (p * wsum - wt(k));
+        }
+    }
+    for v in g.iter_mut() {
+        *v /= big_w;
+    }
+    (per, g, big_w)
+}
+
+fn opts<'a>(w: Option<&'a [f64]>, eps: f64, red: Reduction) -> CeOptions<'a> {
+    CeOptions {
+        weight: w,
+        ignore_index: -100,
+        label_smoothing: eps,
+        reduction: red,
+    }
+}
+
+#[test]
+fn golden_values() {
+    // DESIGN.md §1: columns are samples of the course's 3x3 score table.
+    let x = [3.2, 5.1, -1.7, 1.3, 4.9, 2.0, 2.2, 2.5, -3.1];
+    let r = cross_entropy(
+        &x,
+        3,
+        Targets::Index(&[0, 1, 2]),
+        &opts(None, 0.0, Reduction::None),
+        None,
+    )
+    .unwrap();
+    let per = r.per_item.unwrap();
+    for (got, want) in per.iter().zip([2.0404, 0.0791, 6.1565]) {
+        assert!((got - want).abs() < 5e-5, "{got} vs {want}");
+    }
+    let x = [5.0, -3.0, 2.0, 5.0, 10.0, 10.0, 5.0, -20.0, -20.0];
+    let r = cross_entropy(
+        &x,
+        3,
+        Targets::Index(&[0, 0, 0]),
+        &opts(None, 0.0, Reduction::None),
+        None,
+    )
+    .unwrap();
+    let per = r.per_item.unwrap();
+    // exact: log1p(e^-8 + e^-3), log(1 + 2e^5), log1p(2e^-25)
+    let want = [
+        ((-8f64).exp() + (-3f64).exp()).ln_1p(),
+        (1.0 + 2.0 * 5f64.exp()).ln(),
+        (2.0 * (-25f64).exp()).ln_1p(),
+    ];
+    for (g, w) in per.iter().zip(want) {
+        assert!(((g - w) / w).abs() < 1e-15, "{g:e} vs {w:e}");
+    }
+    let x = [1.0, 2.0, 0.5];
+    let mut g = [0.0; 3];
+    let r = cross_entropy(
+        &x,
+        3,
+        Targets::Index(&[1]),
+        &opts(None, 0.0, Reduction::Mean),
+        Some(&mut g),
+    )
+    .unwrap();
+    assert!((r.value - 0.4644).abs() < 5e-5);
+    let q: [f64; 3] = [0.2312, 0.6285, 0.1402];
+    for k in 0..3 {
+        let oh: f64 = if k == 1 { 1.0 } else { 0.0 };
+        assert!((g[k] - (q[k] - oh)).abs() < 5e-5);
+    }
+}
+
+fn data(len: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * 8.0
+        })
+        .collect()
+}
+
+#[test]
+fn matches_naive_every_level() {
+    for lvl in Level::available() {
+        set_level(lvl);
+        for &c in &[1usize, 3, 17, 40, 1000] {
+            let n = 37;
+            let x = data(n * c, c as u64);
+            let t: Vec<i64> = (0..n as i64)
+                .map(|i| if i % 7 == 3 { -100 } else { (i * 5) % c as i64 })
+                .collect();
+            let w: Vec<f64> = (0..c).map(|k| 0.5 + (k % 3) as f64).collect();
+            for (wopt, eps) in [
+                (None, 0.0),
+                (Some(&w[..]), 0.0),
+                (None, 0.1),
+                (Some(&w[..]), 0.25),
+            ] {
+                let tn: Vec<i64> = t.iter().map(|&v| if v == -100 { -1 } else { v }).collect();
+                let (per, gref, big_w) = naive(&x, c, &tn, wopt, eps);
+                let mut g = vec![0.0; x.len()];
+                let r = cross_entropy(
+                    &x,
+                    c,
+                    Targets::Index(&t),
+                    &opts(wopt, eps, Reduction::Mean),
+                    Some(&mut g),
+                )
+                .unwrap();
+                let want = per.iter().sum::<f64>() / big_w;
+                assert!(
+                    (r.value - want).abs() <= 1e-13 * want.abs(),
+                    "{lvl:?} c={c} {} vs {want}",
+                    r.value
+                );
+                for i in 0..g.len() {
+                    assert!(
+                        (g[i] - gref[i]).abs() < 1e-14,
+                        "{lvl:?} c={c} grad[{i}] {} vs {}",
+                        g[i],
+                        gref[i]
+                    );
+                }
+                let mut xi = x.clone();
+                let ri = cross_entropy_inplace(
+                    &mut xi,
+                    c,
+                    Targets::Index(&t),
+                    &opts(wopt, eps, Reduction::Mean),
+                )
+                .unwrap();
+                assert_eq!(ri.value.to_bits(), r.value.to_bits());
+                assert_eq!(xi, g, "in place differs");
+                // Probability targets equal to the one-hot rows give the same loss and
+                // gradient for the non-ignored rows when unweighted ('mean' over N).
+                if wopt.is_none() && c > 1 {
+                    let keep: Vec<usize> = (0..n).filter(|&i| t[i] >= 0).collect();
+                    let xk: Vec<f64> = keep
+                        .iter()
+                        .flat_map(|&i| x[i * c..(i + 1) * c].to_vec())
+                        .collect();
+                    let mut y = vec![0.0; keep.len() * c];
+                    for (j, &i) in keep.iter().enumerate() {
+                        y[j * c + t[i] as usize] = 1.0;
+                    }
+                    let tk: Vec<i64> = keep.iter().map(|&i| t[i]).collect();
+                    let mut g1 = vec![0.0; xk.len()];
+                    let mut g2 = vec![0.0; xk.len()];
+                    let a = cross_entropy(
+                        &xk,
+                        c,
+                        Targets::Index(&tk),
+                        &opts(None, eps, Reduction::Mean),
+                        Some(&mut g1),
+                    )
+                    .unwrap();
+                    let b = cross_entropy(
+                        &xk,
+                        c,
+                        Targets::Probs(&y),
+                        &opts(None, eps, Reduction::Mean),
+                        Some(&mut g2),
+                    )
+                    .unwrap();
+                    assert!((a.value - b.value).abs() <= 1e-13 * a.value.abs());
+                    for i in 0..g1.len() {
+                        assert!((g1[i] - g2[i]).abs() < 1e-15);
+                    }
+                }
+            }
+        }
+    }
+    set_level(Level::best());
+}
+
+#[test]
+fn bad_targets_are_errors() {
+    let x = [0.0; 6];
+    let o = opts(None, 0.0, Reduction::Mean);
+    assert!(matches!(
+        cross_entropy(&x, 3, Targets::Index(&[0, 3]), &o, None),
+        Err(crate::Error::Target(_))
+    ));
+    assert!(matches!(
+        cross_entropy(&x, 3, Targets::Index(&[0, -1]), &o, None),
+        Err(crate::Error::Target(_))
+    ));
+    assert!(cross_entropy(&x, 3, Targets::Index(&[0]), &o, None).is_err());
+    assert!(cross_entropy(&x, 4, Targets::Index(&[0]), &o, None).is_err());
+    let w = [1.0, 2.0];
+    assert!(cross_entropy(
+        &x,
+        3,
+        Targets::Index(&[0, 1]),
+        &opts(Some(&w), 0.0, Reduction::Mean),
+        None
+    )
+    .is_err());
+    let all_ignored = cross_entropy(&x, 3, Targets::Index(&[-100, -100]), &o, None).unwrap();
+    assert!(all_ignored.value.is_nan());
+}
