@@ -4,6 +4,9 @@ classifier fast and exactly on CPU.
 Kernels (drop-ins for ``scipy.special``): :func:`softmax`, :func:`log_softmax`,
 :func:`logsumexp`.
 
+Losses (torch.nn.functional names and semantics, fused with their gradient):
+:func:`cross_entropy`.
+
 Runtime: :func:`set_num_threads` / :func:`get_num_threads` (default: ``RAYON_NUM_THREADS``
 or the CPU count), :func:`simd_level` (``HEADSTART_SIMD=scalar|avx2|avx512`` forces a
 lower instruction set at import).
@@ -19,12 +22,14 @@ from ._core import (
     set_num_threads,
     simd_level,
 )
+from ._losses import cross_entropy
 from ._ops import log_softmax, logsumexp, softmax
 
 __version__ = "0.1.0"
 
 __all__ = [
     "HeadstartError",
+    "cross_entropy",
     "available_simd_levels",
     "get_num_threads",
     "log_softmax",

@@ -5,6 +5,7 @@ import numpy.typing as npt
 __all__ = [
     "HeadstartError",
     "available_simd_levels",
+    "cross_entropy",
     "get_num_threads",
     "logsumexp_rows",
     "rowwise",
@@ -31,3 +32,14 @@ def available_simd_levels() -> list[str]: ...
 def set_simd_level(name: str) -> str: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
+def cross_entropy(
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    c: int,
+    target: npt.NDArray[np.int64] | npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    probs: bool,
+    weight: list[float] | None,
+    ignore_index: int,
+    label_smoothing: float,
+    reduction: str,
+    grad: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+) -> tuple[float, npt.NDArray[np.float64] | None]: ...

@@ -6,6 +6,8 @@ use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
+mod loss;
+
 use crate::error::Error;
 use crate::ops::{self, Elem, RowOp};
 
@@ -19,9 +21,9 @@ pyo3::create_exception!(
 /// Map a core error to the Python exception class users expect.
 fn to_py(e: Error) -> PyErr {
     match e {
-        Error::Shape(m) => PyValueError::new_err(m),
+        Error::Shape(m) | Error::Value(m) => HeadstartError::new_err(m),
         Error::ThreadPool(m) => PyRuntimeError::new_err(m),
-        other => HeadstartError::new_err(other.to_string()),
+        Error::Target(m) => pyo3::exceptions::PyIndexError::new_err(m),
     }
 }
 
@@ -93,6 +95,9 @@ mod _core {
 
     #[pymodule_export]
     use super::HeadstartError;
+
+    #[pymodule_export]
+    use super::loss::cross_entropy;
 
     /// softmax (log=False) or log_softmax (log=True) of each length-n row of the
     /// C-contiguous array x into out (same shape and dtype; out may be x itself).

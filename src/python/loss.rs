@@ -1,0 +1,116 @@
+//! Bindings for the losses: dtype dispatch, borrow of the buffers, GIL release.
+
+use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods, ToPyArray};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+use super::to_py;
+use crate::loss::ce::{self, CeOptions, Targets};
+use crate::loss::Reduction;
+use crate::ops::Elem;
+
+fn c_contig<T: numpy::Element>(a: &Bound<'_, PyArrayDyn<T>>, what: &str) -> PyResult<()> {
+    if !a.is_c_contiguous() {
+        return Err(PyValueError::new_err(format!(
+            "{what}: array must be C-contiguous"
+        )));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ce_t<'py, T: Elem + numpy::Element>(
+    py: Python<'py>,
+    x: &Bound<'py, PyArrayDyn<T>>,
+    c: usize,
+    target: &Bound<'py, PyAny>,
+    probs: bool,
+    weight: Option<Vec<f64>>,
+    opts: (i64, f64, Reduction),
+    grad: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(f64, Option<Bound<'py, PyAny>>)> {
+    c_contig(x, "input")?;
+    let (ignore_index, label_smoothing, reduction) = opts;
+    let o = CeOptions {
+        weight: weight.as_deref(),
+        ignore_index,
+        label_smoothing,
+        reduction,
+    };
+    // Targets: int64 indices or probabilities of the input's dtype (prepared in Python).
+    let idx;
+    let prb;
+    let (ti, tp) = if probs {
+        let t = target
+            .cast::<PyArrayDyn<T>>()
+            .map_err(|_| PyTypeError::new_err("probability targets must have the input's dtype"))?;
+        c_contig(t, "target")?;
+        prb = t.try_readonly()?;
+        (None, Some(prb.as_slice()?))
+    } else {
+        let t = target
+            .cast::<PyArrayDyn<i64>>()
+            .map_err(|_| PyTypeError::new_err("class targets must be int64"))?;
+        c_contig(t, "target")?;
+        idx = t.try_readonly()?;
+        (Some(idx.as_slice()?), None)
+    };
+    let targets = || match (ti, tp) {
+        (Some(t), _) => Targets::Index(t),
+        (_, Some(p)) => Targets::Probs(p),
+        _ => unreachable!("one of the two is set above"),
+    };
+    let res = match grad {
+        None => {
+            let r = x.try_readonly()?;
+            let xs = r.as_slice()?;
+            py.detach(|| ce::cross_entropy(xs, c, targets(), &o, None))
+        }
+        Some(g) if g.is(x) => {
+            let mut w = x.try_readwrite()?;
+            let xs = w.as_slice_mut()?;
+            py.detach(|| ce::cross_entropy_inplace(xs, c, targets(), &o))
+        }
+        Some(g) => {
+            let g = g
+                .cast::<PyArrayDyn<T>>()
+                .map_err(|_| PyTypeError::new_err("grad_out must have the input's dtype"))?;
+            c_contig(g, "grad_out")?;
+            let r = x.try_readonly()?;
+            let mut w = g.try_readwrite()?;
+            let (xs, gs) = (r.as_slice()?, w.as_slice_mut()?);
+            py.detach(|| ce::cross_entropy(xs, c, targets(), &o, Some(gs)))
+        }
+    }
+    .map_err(to_py)?;
+    let per = res.per_item.map(|v| v.to_pyarray(py).into_any());
+    Ok((res.value, per))
+}
+
+/// Cross-entropy over C-contiguous (N, C) logits; see headstart.cross_entropy.
+/// Returns (reduced value, per-item float64 losses for reduction='none' else None).
+#[pyfunction]
+#[pyo3(signature = (x, c, target, probs, weight, ignore_index, label_smoothing, reduction, grad=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn cross_entropy<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    c: usize,
+    target: &Bound<'py, PyAny>,
+    probs: bool,
+    weight: Option<Vec<f64>>,
+    ignore_index: i64,
+    label_smoothing: f64,
+    reduction: &str,
+    grad: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(f64, Option<Bound<'py, PyAny>>)> {
+    let red = Reduction::parse(reduction).map_err(to_py)?;
+    let opts = (ignore_index, label_smoothing, red);
+    if let Ok(a) = x.cast::<PyArrayDyn<f32>>() {
+        ce_t(py, a, c, target, probs, weight, opts, grad)
+    } else if let Ok(a) = x.cast::<PyArrayDyn<f64>>() {
+        ce_t(py, a, c, target, probs, weight, opts, grad)
+    } else {
+        Err(super::dtype_error("cross_entropy", x))
+    }
+}
