@@ -5,7 +5,9 @@ Kernels (drop-ins for ``scipy.special``): :func:`softmax`, :func:`log_softmax`,
 :func:`logsumexp`.
 
 Losses (torch.nn.functional names and semantics, fused with their gradient):
-:func:`cross_entropy`.
+:func:`cross_entropy`, :func:`binary_cross_entropy_with_logits`, :func:`l1_loss`,
+:func:`mse_loss`, :func:`huber_loss`, :func:`smooth_l1_loss`, :func:`pinball_loss`,
+:func:`poisson_nll_loss`.
 
 Runtime: :func:`set_num_threads` / :func:`get_num_threads` (default: ``RAYON_NUM_THREADS``
 or the CPU count), :func:`simd_level` (``HEADSTART_SIMD=scalar|avx2|avx512`` forces a
@@ -22,14 +24,32 @@ from ._core import (
     set_num_threads,
     simd_level,
 )
-from ._losses import cross_entropy
+from ._losses import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    pinball_loss,
+    poisson_nll_loss,
+    quantile_loss,
+    smooth_l1_loss,
+)
 from ._ops import log_softmax, logsumexp, softmax
 
 __version__ = "0.1.0"
 
 __all__ = [
     "HeadstartError",
+    "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "huber_loss",
+    "l1_loss",
+    "mse_loss",
+    "pinball_loss",
+    "poisson_nll_loss",
+    "quantile_loss",
+    "smooth_l1_loss",
     "available_simd_levels",
     "get_num_threads",
     "log_softmax",

@@ -6,6 +6,7 @@ __all__ = [
     "HeadstartError",
     "available_simd_levels",
     "cross_entropy",
+    "elementwise_loss",
     "get_num_threads",
     "logsumexp_rows",
     "rowwise",
@@ -43,3 +44,16 @@ def cross_entropy(
     reduction: str,
     grad: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
 ) -> tuple[float, npt.NDArray[np.float64] | None]: ...
+def elementwise_loss(
+    kind: str,
+    param: float,
+    full: bool,
+    eps: float,
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    y: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    weight: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None,
+    pos_weight: list[float] | None,
+    reduction: str,
+    per: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+    grad: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+) -> float: ...

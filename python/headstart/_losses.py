@@ -190,9 +190,7 @@ def _check_probs(t):
         return
     bad = np.flatnonzero((t < 0).any(axis=1) | np.isnan(t).any(axis=1))
     if bad.size:
-        raise ValueError(
-            f"cross_entropy: probability targets must be >= 0; row {bad[0]} is not"
-        )
+        raise ValueError(f"cross_entropy: probability targets must be >= 0; row {bad[0]} is not")
     tol = 1e-6 if t.dtype == np.float64 else 1e-3
     sums = t.sum(axis=1, dtype=np.float64)
     bad = np.flatnonzero(np.abs(sums - 1.0) > tol * max(1.0, t.shape[1] ** 0.5))
@@ -201,3 +199,221 @@ def _check_probs(t):
             f"cross_entropy: probability targets must sum to 1 over the classes; "
             f"row {bad[0]} sums to {sums[bad[0]]:.6g}"
         )
+
+
+def _elementwise(
+    kind,
+    name,
+    input,
+    target,
+    reduction,
+    return_grad,
+    grad_out,
+    param=0.0,
+    full=False,
+    eps=0.0,
+    weight=None,
+    pos_weight=None,
+):
+    _check_reduction(reduction)
+    x, cdt = _float_input(input, name)
+    t = np.asarray(target)
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: target must be numeric, got {t.dtype}")
+    try:
+        t = np.broadcast_to(t, x.shape)
+    except ValueError:
+        raise ValueError(
+            f"{name}: target of shape {t.shape} does not broadcast to input shape {x.shape}"
+        ) from None
+    xbuf = x if (x.dtype == cdt and x.flags.c_contiguous) else np.ascontiguousarray(x, cdt)
+    tbuf = np.ascontiguousarray(t, dtype=cdt)
+    wbuf = None
+    if weight is not None:
+        w = np.asarray(weight)
+        try:
+            wbuf = np.ascontiguousarray(np.broadcast_to(w, x.shape), dtype=cdt)
+        except ValueError:
+            raise ValueError(
+                f"{name}: weight of shape {w.shape} does not broadcast to input shape {x.shape}"
+            ) from None
+    pw = None
+    if pos_weight is not None:
+        p = np.asarray(pos_weight, dtype=np.float64).reshape(-1)
+        k = x.shape[-1] if x.ndim else 1
+        if p.shape[0] == 1 and k != 1:
+            p = np.repeat(p, k)
+        if p.shape[0] != k:
+            raise ValueError(
+                f"{name}: pos_weight has {p.shape[0]} entries; expected {k} (the input's "
+                "last dimension)"
+            )
+        pw = p.tolist()
+    per = np.empty(x.shape, dtype=cdt) if reduction == "none" else None
+    want_grad = return_grad or grad_out is not None
+    into_out = False
+    gbuf = None
+    if grad_out is not None:
+        if not isinstance(grad_out, np.ndarray):
+            raise TypeError(f"{name}: grad_out must be a numpy array")
+        if grad_out.shape != x.shape or grad_out.dtype != x.dtype:
+            raise ValueError(
+                f"{name}: grad_out must have the input's shape {x.shape} and dtype {x.dtype}"
+            )
+        if not grad_out.flags.writeable:
+            raise ValueError(f"{name}: grad_out is read-only")
+        if grad_out.dtype == cdt and grad_out.flags.c_contiguous:
+            if grad_out is input and xbuf is input:
+                gbuf = xbuf
+                into_out = True
+            elif not (
+                np.may_share_memory(grad_out, tbuf)
+                or (wbuf is not None and np.may_share_memory(grad_out, wbuf))
+                or np.may_share_memory(grad_out, xbuf)
+            ):
+                gbuf = grad_out
+                into_out = True
+    if want_grad and gbuf is None:
+        gbuf = xbuf if xbuf is not x and not np.may_share_memory(xbuf, x) else np.empty_like(xbuf)
+    value = _core.elementwise_loss(
+        kind, float(param), bool(full), float(eps), xbuf, tbuf, wbuf, pw, reduction, per, gbuf
+    )
+    if reduction == "none":
+        loss = per.astype(x.dtype, copy=False)
+        loss = loss[()] if loss.ndim == 0 else loss
+    else:
+        loss = _scalar(value, x.dtype)
+    if not want_grad:
+        return loss
+    if into_out:
+        return loss, grad_out
+    if grad_out is not None:
+        np.copyto(grad_out, gbuf)
+        return loss, grad_out
+    return loss, gbuf.astype(x.dtype, copy=False)
+
+
+_GRAD_DOC = """
+    With ``return_grad=True`` (or ``grad_out=``) returns ``(loss, grad)``, ``grad`` being
+    d(reduced loss)/d(input) as torch autograd gives it; ``grad_out`` may be the input itself.
+    ``target`` must broadcast to the input's shape. ``'mean'`` averages over all elements."""
+
+
+def l1_loss(input, target, reduction="mean", *, return_grad=False, grad_out=None):
+    """Mean absolute error ``|input - target|`` (torch ``F.l1_loss``); gradient sign(r), 0 at 0."""
+    return _elementwise("l1", "l1_loss", input, target, reduction, return_grad, grad_out)
+
+
+def mse_loss(input, target, reduction="mean", *, return_grad=False, grad_out=None):
+    """Squared error ``(input - target)**2`` (torch ``F.mse_loss``; not optax's 0.5 r^2)."""
+    return _elementwise("mse", "mse_loss", input, target, reduction, return_grad, grad_out)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, *, return_grad=False, grad_out=None):
+    """Huber loss (torch ``F.huber_loss``): 0.5 r^2 if |r| < delta else delta (|r| - delta/2);
+    gradient clip(r, -delta, delta)."""
+    return _elementwise(
+        "huber", "huber_loss", input, target, reduction, return_grad, grad_out, param=delta
+    )
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0, *, return_grad=False, grad_out=None):
+    """Smooth L1 (torch ``F.smooth_l1_loss``) = Huber_beta / beta; beta = 0 gives L1."""
+    return _elementwise(
+        "smooth_l1", "smooth_l1_loss", input, target, reduction, return_grad, grad_out, param=beta
+    )
+
+
+def pinball_loss(input, target, tau=0.5, reduction="mean", *, return_grad=False, grad_out=None):
+    """Pinball (quantile) loss at level ``tau`` on u = target - input: max(tau u, (tau-1) u).
+
+    Minimised by the tau-quantile of the targets. Gradient -tau where u > 0, 1 - tau where
+    u < 0, and 0 at u = 0."""
+    return _elementwise(
+        "pinball", "pinball_loss", input, target, reduction, return_grad, grad_out, param=tau
+    )
+
+
+quantile_loss = pinball_loss
+
+
+def poisson_nll_loss(
+    input,
+    target,
+    log_input=True,
+    full=False,
+    eps=1e-8,
+    reduction="mean",
+    *,
+    return_grad=False,
+    grad_out=None,
+):
+    """Poisson negative log-likelihood (torch ``F.poisson_nll_loss``).
+
+    ``log_input=True``: exp(input) - target * input. ``log_input=False``:
+    input - target * log(input + eps). ``full=True`` adds torch's Stirling term
+    target log target - target + 0.5 log(2 pi target) where target > 1 (no gradient)."""
+    kind = "poisson_log" if log_input else "poisson"
+    return _elementwise(
+        kind,
+        "poisson_nll_loss",
+        input,
+        target,
+        reduction,
+        return_grad,
+        grad_out,
+        full=full,
+        eps=eps,
+    )
+
+
+def binary_cross_entropy_with_logits(
+    input,
+    target,
+    weight=None,
+    reduction="mean",
+    pos_weight=None,
+    *,
+    return_grad=False,
+    grad_out=None,
+):
+    """Binary cross-entropy on logits (torch ``F.binary_cross_entropy_with_logits``).
+
+    Stable for logits of any magnitude: l = w [(1 - y) x + (1 + (pw - 1) y) softplus(-x)].
+    ``weight`` broadcasts to the input; ``pos_weight`` has one entry per class of the last
+    dimension. ``'mean'`` is over all elements and is not normalised by the weights."""
+    return _elementwise(
+        "bce",
+        "binary_cross_entropy_with_logits",
+        input,
+        target,
+        reduction,
+        return_grad,
+        grad_out,
+        weight=weight,
+        pos_weight=pos_weight,
+    )
+
+
+for _f in (
+    l1_loss,
+    mse_loss,
+    huber_loss,
+    smooth_l1_loss,
+    pinball_loss,
+    poisson_nll_loss,
+    binary_cross_entropy_with_logits,
+):
+    _f.__doc__ += _GRAD_DOC
+del _f
+
+__all__ += [
+    "binary_cross_entropy_with_logits",
+    "huber_loss",
+    "l1_loss",
+    "mse_loss",
+    "pinball_loss",
+    "poisson_nll_loss",
+    "quantile_loss",
+    "smooth_l1_loss",
+]

@@ -33,8 +33,7 @@ def _as_real_array(x, name):
         raise TypeError(f"{name}: expected an array of real numbers, got dtype {a.dtype}")
     if kind == "f" and a.dtype.itemsize > 8:
         raise TypeError(
-            f"{name}: {a.dtype} is not supported (computation is in float64); "
-            "cast to float64 first"
+            f"{name}: {a.dtype} is not supported (computation is in float64); cast to float64 first"
         )
     return a
 
@@ -172,7 +171,11 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
         res = res.reshape(_keep(a.shape, axes))
     if return_sign:
         with np.errstate(invalid="ignore"):
-            sgn = np.sign(res) if a.size == 0 else np.where(res == -np.inf, 0.0, np.sign(res + np.inf))
+            sgn = (
+                np.sign(res)
+                if a.size == 0
+                else np.where(res == -np.inf, 0.0, np.sign(res + np.inf))
+            )
         sgn = np.asarray(sgn, dtype=rdt)
         return (res[()] if res.ndim == 0 else res), (sgn[()] if sgn.ndim == 0 else sgn)
     return res[()] if res.ndim == 0 else res

@@ -3,6 +3,7 @@
 use std::cell::Cell;
 
 use super::ce::{ce_prob_rows, ce_rows, CeCtx};
+use super::elementwise::{run, run_inplace, Extra, Kind};
 use crate::ops::kernel::{Cells, Elem};
 use crate::simd::{level, Level};
 
@@ -13,7 +14,13 @@ type CeProb<T> = fn(&[T], &[T], &CeCtx<'_>, &mut [f64]);
 type CeProbGrad<T> = fn(&[T], &[Cell<T>], &[T], &CeCtx<'_>, &mut [f64]);
 type CeProbIn<T> = fn(&[Cell<T>], &[T], &CeCtx<'_>, &mut [f64]);
 
+type Ew<T> = fn(Kind, &[T], &[T], &Extra<'_, T>, usize, Option<&[Cell<T>]>, &[Cell<T>], f64) -> f64;
+type EwIn<T> = fn(Kind, &[Cell<T>], &[T], &Extra<'_, T>, usize, Option<&[Cell<T>]>, f64) -> f64;
+
 pub(crate) struct Kernels<T: 'static> {
+    pub ew: Ew<T>,
+    pub ew_grad: Ew<T>,
+    pub ew_inplace: EwIn<T>,
     pub ce_idx: CeIdx<T>,
     pub ce_idx_grad: CeIdxGrad<T>,
     pub ce_idx_inplace: CeIdxIn<T>,
@@ -57,10 +64,37 @@ macro_rules! level_module {
                 ce_prob_rows::<T, Cells<'_, T>, $fma, true>(&Cells(d), d, y, c, l)
             }
 
+            $(#[target_feature(enable = $feat)])?
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn ew<T: Elem>(
+                k: Kind, x: &[T], y: &[T], e: &Extra<'_, T>, o: usize,
+                p: Option<&[Cell<T>]>, d: &[Cell<T>], g: f64,
+            ) -> f64 {
+                run::<T, [T], $fma, false>(k, x, y, e, o, p, d, g)
+            }
+            $(#[target_feature(enable = $feat)])?
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn ew_grad<T: Elem>(
+                k: Kind, x: &[T], y: &[T], e: &Extra<'_, T>, o: usize,
+                p: Option<&[Cell<T>]>, d: &[Cell<T>], g: f64,
+            ) -> f64 {
+                run::<T, [T], $fma, true>(k, x, y, e, o, p, d, g)
+            }
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn ew_inplace<T: Elem>(
+                k: Kind, d: &[Cell<T>], y: &[T], e: &Extra<'_, T>, o: usize,
+                p: Option<&[Cell<T>]>, g: f64,
+            ) -> f64 {
+                run_inplace::<T, $fma>(k, d, y, e, o, p, g)
+            }
+
             // SAFETY (every wrapper): handed out only when `level()` reports this level,
             // which never exceeds what the CPU was detected to support.
             pub(super) fn kernels<T: Elem>() -> Kernels<T> {
                 Kernels {
+                    ew: |k, x, y, e, o, p, d, g| unsafe { ew(k, x, y, e, o, p, d, g) },
+                    ew_grad: |k, x, y, e, o, p, d, g| unsafe { ew_grad(k, x, y, e, o, p, d, g) },
+                    ew_inplace: |k, d, y, e, o, p, g| unsafe { ew_inplace(k, d, y, e, o, p, g) },
                     ce_idx: |x, t, c, l| unsafe { ce_idx(x, t, c, l) },
                     ce_idx_grad: |x, d, t, c, l| unsafe { ce_idx_grad(x, d, t, c, l) },
                     ce_idx_inplace: |d, t, c, l| unsafe { ce_idx_inplace(d, t, c, l) },

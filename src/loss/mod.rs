@@ -11,6 +11,7 @@
 
 pub mod ce;
 pub(crate) mod dispatch;
+pub mod elementwise;
 
 use crate::error::{Error, Result};
 

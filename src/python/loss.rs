@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 use super::to_py;
 use crate::loss::ce::{self, CeOptions, Targets};
+use crate::loss::elementwise::{elementwise, elementwise_inplace, Extra, Kind};
 use crate::loss::Reduction;
 use crate::ops::Elem;
 
@@ -112,5 +113,123 @@ pub fn cross_entropy<'py>(
         ce_t(py, a, c, target, probs, weight, opts, grad)
     } else {
         Err(super::dtype_error("cross_entropy", x))
+    }
+}
+
+fn kind_of(name: &str, param: f64, full: bool, eps: f64) -> PyResult<Kind> {
+    Ok(match name {
+        "l1" => Kind::L1,
+        "mse" => Kind::Mse,
+        "huber" => Kind::Huber(param),
+        "smooth_l1" => Kind::SmoothL1(param),
+        "pinball" => Kind::Pinball(param),
+        "poisson_log" => Kind::PoissonLog { full },
+        "poisson" => Kind::Poisson { full, eps },
+        "bce" => Kind::Bce,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown loss kind {other:?}"
+            )))
+        }
+    })
+}
+
+type Arr<'py, T> = Bound<'py, PyArrayDyn<T>>;
+
+fn cast<'a, 'py, T: numpy::Element>(
+    a: &'a Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<&'a Arr<'py, T>> {
+    let a = a
+        .cast::<PyArrayDyn<T>>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must have the input's dtype")))?;
+    c_contig(a, what)?;
+    Ok(a)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ew_t<'py, T: Elem + numpy::Element>(
+    py: Python<'py>,
+    kind: Kind,
+    x: &Arr<'py, T>,
+    y: &Bound<'py, PyAny>,
+    weight: Option<&Bound<'py, PyAny>>,
+    pos_weight: Option<Vec<f64>>,
+    red: Reduction,
+    per: Option<&Bound<'py, PyAny>>,
+    grad: Option<&Bound<'py, PyAny>>,
+) -> PyResult<f64> {
+    c_contig(x, "input")?;
+    let yr = cast::<T>(y, "target")?.try_readonly()?;
+    let wr = match weight {
+        Some(w) => Some(cast::<T>(w, "weight")?.try_readonly()?),
+        None => None,
+    };
+    let mut pw = match per {
+        Some(p) => Some(cast::<T>(p, "per-item output")?.try_readwrite()?),
+        None => None,
+    };
+    let ys = yr.as_slice()?;
+    let ws = match &wr {
+        Some(w) => Some(w.as_slice()?),
+        None => None,
+    };
+    let ps = match pw.as_mut() {
+        Some(p) => Some(p.as_slice_mut()?),
+        None => None,
+    };
+    let ex = Extra {
+        weight: ws,
+        pos_weight: pos_weight.as_deref(),
+    };
+    let r = match grad {
+        None => {
+            let xr = x.try_readonly()?;
+            let xs = xr.as_slice()?;
+            py.detach(|| elementwise(kind, xs, ys, ex, red, ps, None))
+        }
+        Some(g) if g.is(x) => {
+            let mut xw = x.try_readwrite()?;
+            let xs = xw.as_slice_mut()?;
+            py.detach(|| elementwise_inplace(kind, xs, ys, ex, red, ps))
+        }
+        Some(g) => {
+            let xr = x.try_readonly()?;
+            let mut gw = cast::<T>(g, "grad_out")?.try_readwrite()?;
+            let (xs, gs) = (xr.as_slice()?, gw.as_slice_mut()?);
+            py.detach(|| elementwise(kind, xs, ys, ex, red, ps, Some(gs)))
+        }
+    };
+    r.map_err(to_py)
+}
+
+/// Element-wise losses over C-contiguous equal-size arrays; see headstart's l1_loss etc.
+/// `per`: array receiving per-element losses (reduction='none'); `grad`: gradient buffer
+/// (may be x itself). Returns the reduced value (NaN for 'none').
+#[pyfunction]
+#[pyo3(signature = (kind, param, full, eps, x, y, weight, pos_weight, reduction, per=None, grad=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn elementwise_loss<'py>(
+    py: Python<'py>,
+    kind: &str,
+    param: f64,
+    full: bool,
+    eps: f64,
+    x: &Bound<'py, PyAny>,
+    y: &Bound<'py, PyAny>,
+    weight: Option<&Bound<'py, PyAny>>,
+    pos_weight: Option<Vec<f64>>,
+    reduction: &str,
+    per: Option<&Bound<'py, PyAny>>,
+    grad: Option<&Bound<'py, PyAny>>,
+) -> PyResult<f64> {
+    let k = kind_of(kind, param, full, eps)?;
+    let red = Reduction::parse(reduction).map_err(to_py)?;
+    if let Ok(a) = x.cast::<PyArrayDyn<f32>>() {
+        ew_t(py, k, a, y, weight, pos_weight, red, per, grad)
+    } else if let Ok(a) = x.cast::<PyArrayDyn<f64>>() {
+        ew_t(py, k, a, y, weight, pos_weight, red, per, grad)
+    } else {
+        Err(super::dtype_error(kind, x))
     }
 }

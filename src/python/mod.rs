@@ -99,6 +99,9 @@ mod _core {
     #[pymodule_export]
     use super::loss::cross_entropy;
 
+    #[pymodule_export]
+    use super::loss::elementwise_loss;
+
     /// softmax (log=False) or log_softmax (log=True) of each length-n row of the
     /// C-contiguous array x into out (same shape and dtype; out may be x itself).
     #[pyfunction]
