@@ -7,7 +7,7 @@ Kernels (drop-ins for ``scipy.special``): :func:`softmax`, :func:`log_softmax`,
 Losses (torch.nn.functional names and semantics, fused with their gradient):
 :func:`cross_entropy`, :func:`binary_cross_entropy_with_logits`, :func:`l1_loss`,
 :func:`mse_loss`, :func:`huber_loss`, :func:`smooth_l1_loss`, :func:`pinball_loss`,
-:func:`poisson_nll_loss`.
+:func:`poisson_nll_loss`, :func:`multi_margin_loss`, :func:`multiclass_hinge_loss`.
 
 Runtime: :func:`set_num_threads` / :func:`get_num_threads` (default: ``RAYON_NUM_THREADS``
 or the CPU count), :func:`simd_level` (``HEADSTART_SIMD=scalar|avx2|avx512`` forces a
@@ -30,6 +30,8 @@ from ._losses import (
     huber_loss,
     l1_loss,
     mse_loss,
+    multi_margin_loss,
+    multiclass_hinge_loss,
     pinball_loss,
     poisson_nll_loss,
     quantile_loss,
@@ -46,6 +48,8 @@ __all__ = [
     "huber_loss",
     "l1_loss",
     "mse_loss",
+    "multi_margin_loss",
+    "multiclass_hinge_loss",
     "pinball_loss",
     "poisson_nll_loss",
     "quantile_loss",

@@ -8,6 +8,7 @@ __all__ = [
     "cross_entropy",
     "elementwise_loss",
     "get_num_threads",
+    "hinge_loss",
     "logsumexp_rows",
     "rowwise",
     "set_num_threads",
@@ -57,3 +58,14 @@ def elementwise_loss(
     per: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
     grad: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
 ) -> float: ...
+def hinge_loss(
+    kind: str,
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    c: int,
+    target: npt.NDArray[np.int64],
+    p: int,
+    margin: float,
+    weight: list[float] | None,
+    reduction: str,
+    grad: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
+) -> tuple[float, npt.NDArray[np.float64] | None]: ...

@@ -417,3 +417,129 @@ __all__ += [
     "quantile_loss",
     "smooth_l1_loss",
 ]
+
+
+def _hinge(kind, name, input, target, p, margin, weight, reduction, return_grad, grad_out):
+    _check_reduction(reduction)
+    x, cdt = _float_input(input, name)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name}: input must be (C,) or (N, C), got shape {x.shape}")
+    single = x.ndim == 1
+    xs = x.reshape(1, -1) if single else x
+    n, c = xs.shape
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name}: target must hold integer class indices, got {t.dtype}")
+    if t.size != n or (not single and t.shape != (n,)):
+        raise ValueError(f"{name}: target has shape {t.shape} for input of shape {x.shape}")
+    tbuf = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
+    if p not in (1, 2):
+        raise ValueError(f"{name}: p must be 1 or 2, got {p}")
+    w = None
+    if weight is not None:
+        w = np.asarray(weight, dtype=np.float64).reshape(-1)
+        if w.shape[0] != c:
+            raise ValueError(f"{name}: weight has {w.shape[0]} entries for {c} classes")
+        w = w.tolist()
+    want_grad = return_grad or grad_out is not None
+    if grad_out is not None:
+        if not isinstance(grad_out, np.ndarray):
+            raise TypeError(f"{name}: grad_out must be a numpy array")
+        if grad_out.shape != x.shape or grad_out.dtype != x.dtype:
+            raise ValueError(f"{name}: grad_out must have the input's shape and dtype")
+        if not grad_out.flags.writeable:
+            raise ValueError(f"{name}: grad_out is read-only")
+    buf = xs if (xs.dtype == cdt and xs.flags.c_contiguous) else np.ascontiguousarray(xs, cdt)
+    into_out = False
+    gbuf = None
+    if grad_out is not None and grad_out.dtype == cdt and grad_out.flags.c_contiguous:
+        if grad_out is input and buf.base is input or buf is input:
+            gbuf, into_out = buf, True
+        elif not np.may_share_memory(grad_out, buf):
+            gbuf, into_out = grad_out.reshape(buf.shape), True
+    if want_grad and gbuf is None:
+        gbuf = buf if not np.may_share_memory(buf, x) else np.empty_like(buf)
+    value, per = _core.hinge_loss(kind, buf, c, tbuf, int(p), float(margin), w, reduction, gbuf)
+    if reduction == "none":
+        loss = per.astype(x.dtype)
+        loss = loss[0] if single else loss
+    else:
+        loss = _scalar(value, x.dtype)
+    if not want_grad:
+        return loss
+    if into_out:
+        return loss, grad_out
+    g = gbuf.reshape(x.shape)
+    if grad_out is not None:
+        np.copyto(grad_out, g)
+        return loss, grad_out
+    return loss, g.astype(x.dtype, copy=False)
+
+
+def multi_margin_loss(
+    input,
+    target,
+    p=1,
+    margin=1.0,
+    weight=None,
+    reduction="mean",
+    *,
+    return_grad=False,
+    grad_out=None,
+):
+    """Multiclass hinge loss as ``torch.nn.functional.multi_margin_loss`` (Weston-Watkins,
+    divided by C): (1/C) sum_{i != y} w_y max(0, margin - x_y + x_i)^p, p in {1, 2}.
+    ``'mean'`` averages over N. The subgradient at the hinge (z = 0) is 0, as torch."""
+    return _hinge(
+        "multi_margin",
+        "multi_margin_loss",
+        input,
+        target,
+        p,
+        margin,
+        weight,
+        reduction,
+        return_grad,
+        grad_out,
+    )
+
+
+def multiclass_hinge_loss(
+    input,
+    target,
+    margin=1.0,
+    variant="weston_watkins",
+    p=1,
+    weight=None,
+    reduction="mean",
+    *,
+    return_grad=False,
+    grad_out=None,
+):
+    """The course's multiclass SVM losses (cs231n convention, no 1/C).
+
+    ``variant='weston_watkins'``: sum_{k != y} max(0, s_k - s_y + margin)^p.
+    ``variant='crammer_singer'``: max(0, margin + max_{k != y} s_k - s_y) (``p`` must be 1);
+    its subgradient puts +1 on the first (lowest-index) largest other score.
+    ``weight`` scales each sample's loss by w_y; ``'mean'`` averages over N."""
+    if variant not in ("weston_watkins", "crammer_singer"):
+        raise ValueError(f"variant must be 'weston_watkins' or 'crammer_singer', got {variant!r}")
+    if variant == "crammer_singer" and p != 1:
+        raise ValueError("crammer_singer takes p=1 only")
+    return _hinge(
+        variant,
+        "multiclass_hinge_loss",
+        input,
+        target,
+        p,
+        margin,
+        weight,
+        reduction,
+        return_grad,
+        grad_out,
+    )
+
+
+multi_margin_loss.__doc__ += _GRAD_DOC
+multiclass_hinge_loss.__doc__ += _GRAD_DOC
+__all__ += ["multi_margin_loss", "multiclass_hinge_loss"]

@@ -4,6 +4,7 @@ use std::cell::Cell;
 
 use super::ce::{ce_prob_rows, ce_rows, CeCtx};
 use super::elementwise::{run, run_inplace, Extra, Kind};
+use super::hinge::{hinge_rows, hinge_rows_inplace, HingeCtx};
 use crate::ops::kernel::{Cells, Elem};
 use crate::simd::{level, Level};
 
@@ -17,7 +18,14 @@ type CeProbIn<T> = fn(&[Cell<T>], &[T], &CeCtx<'_>, &mut [f64]);
 type Ew<T> = fn(Kind, &[T], &[T], &Extra<'_, T>, usize, Option<&[Cell<T>]>, &[Cell<T>], f64) -> f64;
 type EwIn<T> = fn(Kind, &[Cell<T>], &[T], &Extra<'_, T>, usize, Option<&[Cell<T>]>, f64) -> f64;
 
+type Hg<T> = fn(&[T], &[i64], &HingeCtx<'_>, &mut [f64]);
+type HgGrad<T> = fn(&[T], &[Cell<T>], &[i64], &HingeCtx<'_>, &mut [f64]);
+type HgIn<T> = fn(&[Cell<T>], &[i64], &HingeCtx<'_>, &mut [f64]);
+
 pub(crate) struct Kernels<T: 'static> {
+    pub hinge: Hg<T>,
+    pub hinge_grad: HgGrad<T>,
+    pub hinge_inplace: HgIn<T>,
     pub ew: Ew<T>,
     pub ew_grad: Ew<T>,
     pub ew_inplace: EwIn<T>,
@@ -88,10 +96,28 @@ macro_rules! level_module {
                 run_inplace::<T, $fma>(k, d, y, e, o, p, g)
             }
 
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn hinge<T: Elem>(x: &[T], t: &[i64], h: &HingeCtx<'_>, l: &mut [f64]) {
+                hinge_rows::<T, [T], false>(x, &[], t, h, l)
+            }
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn hinge_grad<T: Elem>(
+                x: &[T], d: &[Cell<T>], t: &[i64], h: &HingeCtx<'_>, l: &mut [f64],
+            ) {
+                hinge_rows::<T, [T], true>(x, d, t, h, l)
+            }
+            $(#[target_feature(enable = $feat)])?
+            unsafe fn hinge_inplace<T: Elem>(d: &[Cell<T>], t: &[i64], h: &HingeCtx<'_>, l: &mut [f64]) {
+                hinge_rows_inplace::<T>(d, t, h, l)
+            }
+
             // SAFETY (every wrapper): handed out only when `level()` reports this level,
             // which never exceeds what the CPU was detected to support.
             pub(super) fn kernels<T: Elem>() -> Kernels<T> {
                 Kernels {
+                    hinge: |x, t, h, l| unsafe { hinge(x, t, h, l) },
+                    hinge_grad: |x, d, t, h, l| unsafe { hinge_grad(x, d, t, h, l) },
+                    hinge_inplace: |d, t, h, l| unsafe { hinge_inplace(d, t, h, l) },
                     ew: |k, x, y, e, o, p, d, g| unsafe { ew(k, x, y, e, o, p, d, g) },
                     ew_grad: |k, x, y, e, o, p, d, g| unsafe { ew_grad(k, x, y, e, o, p, d, g) },
                     ew_inplace: |k, d, y, e, o, p, g| unsafe { ew_inplace(k, d, y, e, o, p, g) },

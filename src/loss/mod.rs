@@ -12,6 +12,7 @@
 pub mod ce;
 pub(crate) mod dispatch;
 pub mod elementwise;
+pub mod hinge;
 
 use crate::error::{Error, Result};
 

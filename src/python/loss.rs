@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use super::to_py;
 use crate::loss::ce::{self, CeOptions, Targets};
 use crate::loss::elementwise::{elementwise, elementwise_inplace, Extra, Kind};
+use crate::loss::hinge::{self, Hinge, HingeOptions};
 use crate::loss::Reduction;
 use crate::ops::Elem;
 
@@ -231,5 +232,88 @@ pub fn elementwise_loss<'py>(
         ew_t(py, k, a, y, weight, pos_weight, red, per, grad)
     } else {
         Err(super::dtype_error(kind, x))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn hinge_t<'py, T: Elem + numpy::Element>(
+    py: Python<'py>,
+    x: &Arr<'py, T>,
+    c: usize,
+    target: &Bound<'py, PyAny>,
+    o: &HingeOptions<'_>,
+    grad: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(f64, Option<Bound<'py, PyAny>>)> {
+    c_contig(x, "input")?;
+    let t = target
+        .cast::<PyArrayDyn<i64>>()
+        .map_err(|_| PyTypeError::new_err("class targets must be int64"))?;
+    c_contig(t, "target")?;
+    let tr = t.try_readonly()?;
+    let ts = tr.as_slice()?;
+    let res = match grad {
+        None => {
+            let r = x.try_readonly()?;
+            let xs = r.as_slice()?;
+            py.detach(|| hinge::hinge(xs, c, ts, o, None))
+        }
+        Some(g) if g.is(x) => {
+            let mut w = x.try_readwrite()?;
+            let xs = w.as_slice_mut()?;
+            py.detach(|| hinge::hinge_inplace(xs, c, ts, o))
+        }
+        Some(g) => {
+            let r = x.try_readonly()?;
+            let mut w = cast::<T>(g, "grad_out")?.try_readwrite()?;
+            let (xs, gs) = (r.as_slice()?, w.as_slice_mut()?);
+            py.detach(|| hinge::hinge(xs, c, ts, o, Some(gs)))
+        }
+    }
+    .map_err(to_py)?;
+    Ok((res.value, res.per_item.map(|v| v.to_pyarray(py).into_any())))
+}
+
+/// Multiclass hinge losses over C-contiguous (N, C) scores with int64 targets:
+/// kind "multi_margin" (torch), "weston_watkins" or "crammer_singer" (cs231n convention).
+/// Returns (reduced value, per-item float64 losses for 'none').
+#[pyfunction]
+#[pyo3(signature = (kind, x, c, target, p, margin, weight, reduction, grad=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn hinge_loss<'py>(
+    py: Python<'py>,
+    kind: &str,
+    x: &Bound<'py, PyAny>,
+    c: usize,
+    target: &Bound<'py, PyAny>,
+    p: u32,
+    margin: f64,
+    weight: Option<Vec<f64>>,
+    reduction: &str,
+    grad: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(f64, Option<Bound<'py, PyAny>>)> {
+    let kind = match kind {
+        "multi_margin" => Hinge::MultiMargin,
+        "weston_watkins" => Hinge::WestonWatkins,
+        "crammer_singer" => Hinge::CrammerSinger,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown hinge kind {other:?}"
+            )))
+        }
+    };
+    let reduction = Reduction::parse(reduction).map_err(to_py)?;
+    let o = HingeOptions {
+        kind,
+        p,
+        margin,
+        weight: weight.as_deref(),
+        reduction,
+    };
+    if let Ok(a) = x.cast::<PyArrayDyn<f32>>() {
+        hinge_t(py, a, c, target, &o, grad)
+    } else if let Ok(a) = x.cast::<PyArrayDyn<f64>>() {
+        hinge_t(py, a, c, target, &o, grad)
+    } else {
+        Err(super::dtype_error("hinge loss", x))
     }
 }

@@ -102,6 +102,9 @@ mod _core {
     #[pymodule_export]
     use super::loss::elementwise_loss;
 
+    #[pymodule_export]
+    use super::loss::hinge_loss;
+
     /// softmax (log=False) or log_softmax (log=True) of each length-n row of the
     /// C-contiguous array x into out (same shape and dtype; out may be x itself).
     #[pyfunction]

@@ -1,0 +1,321 @@
+//! Multiclass hinge losses over scores (N, C) with class targets, fused with the gradient:
+//! - torch `multi_margin_loss`: (1/C) sum_{i != y} w_y max(0, margin - x_y + x_i)^p
+//!   (the weight multiplies the powered term, as torch's kernel does);
+//! - Weston-Watkins, cs231n convention (no 1/C): sum_{i != y} w_y max(0, x_i - x_y + margin)^p;
+//! - Crammer-Singer: w_y max(0, margin + max_{i != y} x_i - x_y); the subgradient puts +1
+//!   on the first maximising i (lowest index) and -1 on y when the loss is positive.
+//!
+//! 'mean' divides by N. Subgradients at the hinge (z = 0) are 0, as torch's `z > 0` test.
+
+use std::cell::Cell;
+
+use rayon::prelude::*;
+
+use super::{dispatch, pairwise, Reduction};
+use crate::error::{Error, Result};
+use crate::ops::kernel::{load, store, Cells, Elem, Src};
+use crate::simd::L;
+
+/// Which hinge loss.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Hinge {
+    /// torch multi_margin_loss (divides by C)
+    MultiMargin,
+    /// Weston-Watkins, cs231n (no 1/C)
+    WestonWatkins,
+    /// Crammer-Singer (one violator: the largest other score)
+    CrammerSinger,
+}
+
+/// Options of the hinge losses.
+#[derive(Clone, Copy, Debug)]
+pub struct HingeCtx<'a> {
+    pub kind: Hinge,
+    pub c: usize,
+    pub p: u32,
+    pub margin: f64,
+    pub weight: Option<&'a [f64]>,
+    /// gradient scale: 1/N for 'mean', 1 otherwise
+    pub g: f64,
+}
+
+#[inline(always)]
+fn hinge_row<T: Elem, S: Src<T> + ?Sized, const G: bool>(
+    x: &S,
+    base: usize,
+    dst: &[Cell<T>],
+    y: usize,
+    h: &HingeCtx<'_>,
+) -> f64 {
+    let c = h.c;
+    let wy = h.weight.map_or(1.0, |w| w[y]);
+    let xy = x.at(base + y).to_f64();
+    match h.kind {
+        Hinge::MultiMargin | Hinge::WestonWatkins => {
+            let div = if h.kind == Hinge::MultiMargin {
+                c as f64
+            } else {
+                1.0
+            };
+            let sc = wy / div; // loss scale
+            let gsc = h.g * sc; // gradient scale
+            let sq = h.p == 2;
+            let mut acc = [0.0; L];
+            let mut gacc = [0.0; L];
+            let mut i = 0;
+            while i < c {
+                let v = load(x, base, i, c, f64::NEG_INFINITY);
+                let mut gb = [0.0; L];
+                for j in 0..L {
+                    let z = h.margin - xy + v[j];
+                    let active = z > 0.0 && i + j != y;
+                    acc[j] += if active {
+                        if sq {
+                            z * z
+                        } else {
+                            z
+                        }
+                    } else {
+                        0.0
+                    };
+                    gb[j] = if active {
+                        gsc * if sq { 2.0 * z } else { 1.0 }
+                    } else {
+                        0.0
+                    };
+                    gacc[j] += gb[j];
+                }
+                if G {
+                    store(dst, i, c, &gb);
+                }
+                i += L;
+            }
+            if G {
+                let total: f64 = crate::ops::kernel::hsum(gacc);
+                dst[y].set(T::from_f64(-total));
+            }
+            sc * crate::ops::kernel::hsum(acc)
+        }
+        Hinge::CrammerSinger => {
+            // largest other score and its first index
+            let mut mx = f64::NEG_INFINITY;
+            let mut arg = usize::MAX;
+            for i in 0..c {
+                let v = x.at(base + i).to_f64();
+                if i != y && (arg == usize::MAX || v > mx) {
+                    mx = v;
+                    arg = i;
+                }
+            }
+            let z = h.margin + mx - xy;
+            let loss = if c < 2 {
+                0.0
+            } else if z > 0.0 || z.is_nan() {
+                z
+            } else {
+                0.0
+            };
+            if G {
+                for d in dst.iter() {
+                    d.set(T::from_f64(0.0));
+                }
+                if c >= 2 && z > 0.0 {
+                    dst[arg].set(T::from_f64(h.g * wy));
+                    dst[y].set(T::from_f64(-h.g * wy));
+                } else if z.is_nan() {
+                    for d in dst.iter() {
+                        d.set(T::from_f64(f64::NAN));
+                    }
+                }
+            }
+            wy * loss
+        }
+    }
+}
+
+#[inline(always)]
+pub(crate) fn hinge_rows<T: Elem, S: Src<T> + ?Sized, const G: bool>(
+    x: &S,
+    dst: &[Cell<T>],
+    targets: &[i64],
+    h: &HingeCtx<'_>,
+    losses: &mut [f64],
+) {
+    let c = h.c;
+    for (r, &t) in targets.iter().enumerate() {
+        let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
+        losses[r] = hinge_row::<T, S, G>(x, r * c, d, t as usize, h);
+    }
+}
+
+#[inline(always)]
+pub(crate) fn hinge_rows_inplace<T: Elem>(
+    d: &[Cell<T>],
+    targets: &[i64],
+    h: &HingeCtx<'_>,
+    losses: &mut [f64],
+) {
+    // Every element of a row is read before it is written (x_y first): see kernel::Src.
+    hinge_rows::<T, Cells<'_, T>, true>(&Cells(d), d, targets, h, losses)
+}
+
+/// Options of [`hinge`].
+#[derive(Clone, Copy, Debug)]
+pub struct HingeOptions<'a> {
+    pub kind: Hinge,
+    pub p: u32,
+    pub margin: f64,
+    pub weight: Option<&'a [f64]>,
+    pub reduction: Reduction,
+}
+
+fn prepare<'a>(
+    xlen: usize,
+    c: usize,
+    t: &[i64],
+    o: &HingeOptions<'a>,
+) -> Result<(usize, HingeCtx<'a>)> {
+    if c == 0 || xlen % c != 0 {
+        return Err(Error::Shape(format!(
+            "hinge: input of {xlen} elements is not rows of {c}"
+        )));
+    }
+    let n = xlen / c;
+    if t.len() != n {
+        return Err(Error::Shape(format!(
+            "hinge: {} targets for {n} rows",
+            t.len()
+        )));
+    }
+    if o.p != 1 && o.p != 2 {
+        return Err(Error::Value(format!("p must be 1 or 2, got {}", o.p)));
+    }
+    if let Some(w) = o.weight {
+        if w.len() != c {
+            return Err(Error::Shape(format!(
+                "hinge: weight has {} entries for {c} classes",
+                w.len()
+            )));
+        }
+    }
+    for (i, &y) in t.iter().enumerate() {
+        if y < 0 || y as u64 >= c as u64 {
+            return Err(Error::Target(format!(
+                "target {y} at position {i} is out of range for {c} classes"
+            )));
+        }
+    }
+    let g = if o.reduction == Reduction::Mean {
+        1.0 / n as f64
+    } else {
+        1.0
+    };
+    Ok((
+        n,
+        HingeCtx {
+            kind: o.kind,
+            c,
+            p: o.p,
+            margin: o.margin,
+            weight: o.weight,
+            g,
+        },
+    ))
+}
+
+/// The result: reduced value (NaN for 'none') and per-item losses for 'none'.
+pub use super::ce::LossResult;
+
+fn finish(n: usize, red: Reduction, sums: Vec<f64>, per: Vec<f64>) -> LossResult {
+    let total = pairwise(&sums);
+    match red {
+        Reduction::None => LossResult {
+            value: f64::NAN,
+            per_item: Some(per),
+        },
+        Reduction::Sum => LossResult {
+            value: total,
+            per_item: None,
+        },
+        Reduction::Mean => LossResult {
+            value: total / n as f64,
+            per_item: None,
+        },
+    }
+}
+
+const TASK: usize = 1 << 15;
+
+/// A multiclass hinge loss of scores `x` (rows of `c`), optionally with its gradient.
+pub fn hinge<T: Elem>(
+    x: &[T],
+    c: usize,
+    targets: &[i64],
+    o: &HingeOptions<'_>,
+    grad: Option<&mut [T]>,
+) -> Result<LossResult> {
+    let (n, h) = prepare(x.len(), c, targets, o)?;
+    let mut per = vec![0.0; n];
+    let rpt = (TASK / c).max(1);
+    let k = dispatch::kernels::<T>();
+    let sums: Vec<f64> = match grad {
+        None => crate::parallel::pool()?.install(|| {
+            per.par_chunks_mut(rpt)
+                .enumerate()
+                .map(|(ti, pc)| {
+                    let (r0, r1) = (ti * rpt, ti * rpt + pc.len());
+                    (k.hinge)(&x[r0 * c..r1 * c], &targets[r0..r1], &h, pc);
+                    pc.iter().sum::<f64>()
+                })
+                .collect()
+        }),
+        Some(g) => {
+            if g.len() != x.len() {
+                return Err(Error::Shape("gradient buffer has the wrong size".into()));
+            }
+            crate::parallel::pool()?.install(|| {
+                per.par_chunks_mut(rpt)
+                    .zip(g.par_chunks_mut(rpt * c))
+                    .enumerate()
+                    .map(|(ti, (pc, gc))| {
+                        let (r0, r1) = (ti * rpt, ti * rpt + pc.len());
+                        let d = Cell::from_mut(gc).as_slice_of_cells();
+                        (k.hinge_grad)(&x[r0 * c..r1 * c], d, &targets[r0..r1], &h, pc);
+                        pc.iter().sum::<f64>()
+                    })
+                    .collect()
+            })
+        }
+    };
+    Ok(finish(n, o.reduction, sums, per))
+}
+
+/// As [`hinge`], writing the gradient over the scores.
+pub fn hinge_inplace<T: Elem>(
+    x: &mut [T],
+    c: usize,
+    targets: &[i64],
+    o: &HingeOptions<'_>,
+) -> Result<LossResult> {
+    let (n, h) = prepare(x.len(), c, targets, o)?;
+    let mut per = vec![0.0; n];
+    let rpt = (TASK / c).max(1);
+    let k = dispatch::kernels::<T>();
+    let sums: Vec<f64> = crate::parallel::pool()?.install(|| {
+        per.par_chunks_mut(rpt)
+            .zip(x.par_chunks_mut(rpt * c))
+            .enumerate()
+            .map(|(ti, (pc, xc))| {
+                let (r0, r1) = (ti * rpt, ti * rpt + pc.len());
+                (k.hinge_inplace)(
+                    Cell::from_mut(xc).as_slice_of_cells(),
+                    &targets[r0..r1],
+                    &h,
+                    pc,
+                );
+                pc.iter().sum::<f64>()
+            })
+            .collect()
+    });
+    Ok(finish(n, o.reduction, sums, per))
+}
