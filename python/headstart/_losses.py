@@ -453,7 +453,7 @@ def _hinge(kind, name, input, target, p, margin, weight, reduction, return_grad,
     into_out = False
     gbuf = None
     if grad_out is not None and grad_out.dtype == cdt and grad_out.flags.c_contiguous:
-        if grad_out is input and buf.base is input or buf is input:
+        if grad_out is input and (buf is input or buf.base is input):
             gbuf, into_out = buf, True
         elif not np.may_share_memory(grad_out, buf):
             gbuf, into_out = grad_out.reshape(buf.shape), True
