@@ -17,7 +17,8 @@ use super::{dispatch, pairwise, Reduction};
 use crate::error::{Error, Result};
 use crate::ops::kernel::{excl, load, max, special_lse, store, sumexp, Cells, Elem, Src};
 use crate::parallel::pool;
-use crate::simd::L;
+use crate::simd::exp::{exp_block, log1p_pos};
+use crate::simd::{fmadd, L};
 
 /// Options shared by the row kernels.
 #[derive(Clone, Copy, Debug)]
@@ -163,7 +164,32 @@ pub(crate) fn ce_rows<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>
     losses: &mut [f64],
 ) {
     let c = ctx.c;
-    for (r, &t) in targets.iter().enumerate() {
+    let mut start = 0;
+    if c <= SMALL_N {
+        let mut buf = [[0.0; L]; SMALL_N];
+        while start + L <= targets.len() {
+            let d = if G {
+                &dst[start * c..(start + L) * c]
+            } else {
+                dst
+            };
+            let tg: &[i64; L] = targets[start..start + L].try_into().expect("L targets");
+            let done = ce_small_group::<T, S, F, G>(
+                x,
+                start,
+                d,
+                tg,
+                ctx,
+                &mut buf,
+                &mut losses[start..start + L],
+            );
+            if !done {
+                break; // a non-finite row max: the per-row path handles the rest
+            }
+            start += L;
+        }
+    }
+    for (r, &t) in targets.iter().enumerate().skip(start) {
         let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
         if t == ctx.ignore_index {
             losses[r] = 0.0;
@@ -174,6 +200,128 @@ pub(crate) fn ce_rows<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>
         }
         losses[r] = ce_row::<T, S, F, G>(x, r * c, d, t as usize, ctx);
     }
+}
+
+/// Rows of at most this many classes are processed `L` at a time, one row per lane.
+const SMALL_N: usize = crate::ops::kernel::SMALL_N;
+
+/// `L` rows (from row `r0`) with few classes, one row per lane: gather transposed, compute
+/// max, sums, loss and gradient lane-wise, scatter back. Returns false (writing nothing)
+/// when a row max is not finite, so the caller falls back to the per-row path.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn ce_small_group<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>(
+    x: &S,
+    r0: usize,
+    dst: &[Cell<T>],
+    tg: &[i64; L],
+    ctx: &CeCtx<'_>,
+    buf: &mut [[f64; L]; SMALL_N],
+    losses: &mut [f64],
+) -> bool {
+    let c = ctx.c;
+    let cf = c as f64;
+    let eps = ctx.eps;
+    for (cc, b) in buf.iter_mut().enumerate().take(c) {
+        for (j, v) in b.iter_mut().enumerate() {
+            *v = x.at((r0 + j) * c + cc).to_f64();
+        }
+    }
+    let mut m = [f64::NEG_INFINITY; L];
+    for b in buf.iter().take(c) {
+        for j in 0..L {
+            m[j] = if b[j] > m[j] { b[j] } else { m[j] };
+        }
+    }
+    if m.iter().any(|v| !v.is_finite()) {
+        return false;
+    }
+    let mut y = [0usize; L];
+    let mut live = [false; L];
+    let mut wy = [0.0; L];
+    let mut xy = [0.0; L];
+    for j in 0..L {
+        live[j] = tg[j] != ctx.ignore_index;
+        y[j] = if live[j] { tg[j] as usize } else { 0 };
+        wy[j] = ctx.weight.map_or(1.0, |w| w[y[j]]);
+        xy[j] = buf[y[j]][j];
+    }
+    let mut smooth = [0.0; L];
+    if eps > 0.0 {
+        for (cc, b) in buf.iter().enumerate().take(c) {
+            let wc = ctx.weight.map_or(1.0, |w| w[cc]);
+            for j in 0..L {
+                smooth[j] += wc * (m[j] - b[j]);
+            }
+        }
+    }
+    let mut acc = [0.0; L];
+    let mut cnt = [0.0; L];
+    for b in buf.iter_mut().take(c) {
+        let mut e = [0.0; L];
+        let mut lo = [0.0; L];
+        for j in 0..L {
+            let d = b[j] - m[j];
+            e[j] = d;
+            if T::TWO_SUM {
+                let z = d - b[j];
+                let err = (b[j] - (d - z)) + (-m[j] - z);
+                lo[j] = if d > -746.0 { err } else { 0.0 };
+            }
+        }
+        exp_block::<F>(&mut e, T::COEF, T::LOW, T::SPLIT);
+        for j in 0..L {
+            if T::TWO_SUM {
+                e[j] = fmadd::<F>(e[j], lo[j], e[j]);
+            }
+            let is_max = b[j] == m[j];
+            cnt[j] += if is_max { 1.0 } else { 0.0 };
+            acc[j] += if is_max { 0.0 } else { e[j] };
+        }
+        *b = e; // keep e for the gradient
+    }
+    let mut sx = [0.0; L];
+    let mut l1p = [0.0; L];
+    for j in 0..L {
+        sx[j] = acc[j] + (cnt[j] - 1.0);
+        l1p[j] = log1p_pos::<F>(sx[j], T::LOG_TERMS);
+    }
+    for j in 0..L {
+        let l = (1.0 - eps) * wy[j] * ((m[j] - xy[j]) + l1p[j])
+            + (eps / cf) * (smooth[j] + l1p[j] * ctx.wsum);
+        losses[j] = if live[j] { l } else { 0.0 };
+    }
+    if G {
+        let g = ctx.g;
+        let k = g * eps / cf;
+        let mut inv = [0.0; L];
+        let mut a = [0.0; L];
+        for j in 0..L {
+            inv[j] = 1.0 / (1.0 + sx[j]);
+            a[j] = if live[j] {
+                g * ((1.0 - eps) * wy[j] + (eps / cf) * ctx.wsum) * inv[j]
+            } else {
+                0.0
+            };
+        }
+        for (cc, b) in buf.iter().enumerate().take(c) {
+            let wc = ctx.weight.map_or(1.0, |w| w[cc]);
+            for j in 0..L {
+                let v = if live[j] { b[j] * a[j] - k * wc } else { 0.0 };
+                dst[j * c + cc].set(T::from_f64(v));
+            }
+        }
+        for j in 0..L {
+            if live[j] {
+                let ey = buf[y[j]][j];
+                let gy = g
+                    * ((1.0 - eps) * wy[j] * (((ey - 1.0) - sx[j]) * inv[j])
+                        + (eps / cf) * (ey * inv[j] * ctx.wsum - wy[j]));
+                dst[j * c + y[j]].set(T::from_f64(gy));
+            }
+        }
+    }
+    true
 }
 
 /// One row with probability targets `y` (row slice); smoothing applied to y.

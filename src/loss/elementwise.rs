@@ -110,9 +110,8 @@ fn block<T: Elem, const F: bool>(
             }
         }
         Kind::SmoothL1(b) => {
-            if b == 0.0 {
-                return block::<T, F>(Kind::L1, xb, yb, wb, pb);
-            }
+            // b = 0 is L1: `a < 0` never holds, so both branches reduce to |r| and sign(r).
+            // (No recursion into `block`: everything here must inline, see ops/kernel.rs.)
             for j in 0..L {
                 let r = xb[j] - yb[j];
                 let a = r.abs();
