@@ -60,6 +60,37 @@ fn hinge_row<T: Elem, S: Src<T> + ?Sized, const G: bool>(
             let sc = wy / div; // loss scale
             let gsc = h.g * sc; // gradient scale
             let sq = h.p == 2;
+            if c < 2 * L {
+                // Few classes: a plain loop beats padded lane blocks (no tail handling).
+                let mut total = 0.0;
+                let mut gsum = 0.0;
+                for i in 0..c {
+                    let z = h.margin - xy + x.at(base + i).to_f64();
+                    let active = z > 0.0 && i != y;
+                    total += if active {
+                        if sq {
+                            z * z
+                        } else {
+                            z
+                        }
+                    } else {
+                        0.0
+                    };
+                    if G {
+                        let gi = if active {
+                            gsc * if sq { 2.0 * z } else { 1.0 }
+                        } else {
+                            0.0
+                        };
+                        gsum += gi;
+                        dst[i].set(T::from_f64(gi));
+                    }
+                }
+                if G {
+                    dst[y].set(T::from_f64(-gsum));
+                }
+                return sc * total;
+            }
             let mut acc = [0.0; L];
             let mut gacc = [0.0; L];
             let mut i = 0;
