@@ -59,7 +59,7 @@ def _rows(a, axes, cdt):
     perm = keep + list(axes)
     n = math.prod(a.shape[i] for i in axes)
     t = a.transpose(perm) if perm != list(range(a.ndim)) else a
-    buf = np.ascontiguousarray(t, dtype=cdt)
+    buf = np.asarray(t, dtype=cdt, order="C")  # keeps 0-d (ascontiguousarray would not)
     return buf, perm, n
 
 
@@ -87,7 +87,7 @@ def _rowwise(x, axis, out, log, name):
         if a is out:  # in place: the kernels read each element before writing it
             _core.rowwise(out, out, n, log)
             return out
-        src = a if a.dtype == cdt and a.flags.c_contiguous else np.ascontiguousarray(a, cdt)
+        src = np.asarray(a, dtype=cdt, order="C")
         if np.may_share_memory(src, out):
             src = src.copy()
         _core.rowwise(src, out, n, log)
