@@ -16,6 +16,10 @@ import subprocess
 import sys
 import time
 
+# torch's OpenMP workers spin after each call and would steal the cores from whatever is
+# timed next; let them sleep instead (set before torch is imported).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 
 import headstart as hs
@@ -227,13 +231,24 @@ def main():
             t = rng.integers(0, shape[1], shape[0])
             y = (rng.random(shape) > 0.5).astype(dtype)
             out = np.empty_like(x)
+            ms = methods(x, t, y, torch, jax)
+            # headstart and the copy first, each library after: other libraries' thread
+            # pools keep spinning for a while after their calls.
+            time.sleep(0.5)
             copy = timeit(lambda: np.copyto(out, x), repeat)
-            for op, impls in methods(x, t, y, torch, jax).items():
-                th = timeit(impls["headstart"], repeat)
+            ours = {op: timeit(impls["headstart"], repeat) for op, impls in ms.items()}
+            others = {
+                (lib, op): timeit(impls[lib], repeat)
+                for lib in libs
+                for op, impls in ms.items()
+                if lib in impls
+            }
+            for op in ms:
+                th = ours[op]
                 cells = [f"{th / copy:.2f}"]
                 for lib in libs:
-                    if lib in impls:
-                        tl = timeit(impls[lib], repeat)
+                    if (lib, op) in others:
+                        tl = others[lib, op]
                         cells += [f"{tl / copy:.2f}", f"{tl / th:.1f}x"]
                     else:
                         cells += ["-", "-"]

@@ -11,8 +11,13 @@ Reduction over the last axis of a C-contiguous array.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
+
+# torch's OpenMP workers spin after each call and would steal the cores from whatever is
+# timed next; let them sleep instead (set before torch is imported).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import scipy.special as sp
@@ -110,9 +115,11 @@ def main():
         f"\nheadstart {hs.__version__}, SIMD {hs.simd_level()}, {threads} threads; "
         "x copy = time / np.copyto(same array); vs = other's time / headstart's\n"
     )
-    head = "| dtype | shape | op | copy ms | headstart (x copy) | " + " | ".join(
-        f"vs {lib}" for lib in libs
-    ) + " |"
+    head = (
+        "| dtype | shape | op | copy ms | headstart (x copy) | "
+        + " | ".join(f"vs {lib}" for lib in libs)
+        + " |"
+    )
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     rng = np.random.default_rng(0)
@@ -120,11 +127,20 @@ def main():
         for shape in SHAPES:
             x = (rng.standard_normal(shape) * 4).astype(dtype)
             out = np.empty_like(x)
+            ms = methods(x, out, torch, jax)
+            # headstart and the copy first, each library after: other libraries' thread
+            # pools keep spinning for a while after their calls.
+            time.sleep(0.5)
             copy = timeit(lambda: np.copyto(out, x), repeat)
-            for op, impls in methods(x, out, torch, jax).items():
-                th = timeit(impls["headstart"], repeat)
+            ours = {op: timeit(impls["headstart"], repeat) for op, impls in ms.items()}
+            others = {}
+            for lib in libs:
+                for op, impls in ms.items():
+                    others[lib, op] = timeit(impls[lib], repeat)
+            for op in ms:
+                th = ours[op]
                 cells = [f"{copy * 1e3:.2f}", f"{th / copy:.2f}"]
-                cells += [f"{timeit(impls[lib], repeat) / th:.1f}x" for lib in libs]
+                cells += [f"{others[lib, op] / th:.1f}x" for lib in libs]
                 print(f"| {np.dtype(dtype).name} | {shape} | {op} | " + " | ".join(cells) + " |")
             del x, out
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
