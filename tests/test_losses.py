@@ -70,7 +70,7 @@ def tol(dt):
 
 
 @st.composite
-def logits(draw, max_n=20, max_c=40):
+def logits(draw, max_n=40, max_c=40):
     n = draw(st.integers(1, max_n))
     c = draw(st.integers(1, max_c))
     scale = draw(st.sampled_from([1.0, 10.0, 100.0]))
@@ -190,7 +190,7 @@ def test_bce_with_logits(xs, dt, red, weighted, posw):
 
 
 @given(
-    logits(max_n=15, max_c=12),
+    logits(max_n=40, max_c=12),
     dtypes,
     reductions,
     st.sampled_from([1, 2]),
