@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use super::{dispatch, pairwise, Reduction};
 use crate::error::{Error, Result};
 use crate::ops::kernel::{hsum, load, store, Cells, Elem, Src};
-use crate::simd::exp::{exp_block, log1p_pos};
+use crate::simd::exp::{exp_block, log1p_pos_u};
 use crate::simd::L;
 
 /// Which element-wise loss, with its parameter.
@@ -165,12 +165,12 @@ fn block<T: Elem, const F: bool>(
             for j in 0..L {
                 let x = xb[j];
                 let y = yb[j];
-                let sp = log1p_pos::<F>(t[j], T::LOG_TERMS) + if x < 0.0 { -x } else { 0.0 };
-                let sig = if x >= 0.0 {
-                    1.0 / (1.0 + t[j])
-                } else {
-                    t[j] / (1.0 + t[j])
-                };
+                // One reciprocal serves both sigma(x) and log1p's rounding correction.
+                let u = 1.0 + t[j];
+                let inv = 1.0 / u;
+                let sp =
+                    log1p_pos_u::<F>(t[j], u, inv, T::LOG_TERMS) + if x < 0.0 { -x } else { 0.0 };
+                let sig = if x >= 0.0 { inv } else { t[j] * inv };
                 let c = 1.0 + (pb[j] - 1.0) * y;
                 l[j] = wb[j] * ((1.0 - y) * x + c * sp);
                 g[j] = wb[j] * (sig * c - pb[j] * y);

@@ -173,7 +173,14 @@ const ATANH: [f64; 12] = [
 #[inline(always)]
 pub(crate) fn log1p_pos<const F: bool>(s: f64, terms: usize) -> f64 {
     let u = 1.0 + s;
-    let corr = (s - (u - 1.0)) / u;
+    log1p_pos_u::<F>(s, u, 1.0 / u, terms)
+}
+
+/// [`log1p_pos`] with `u = 1 + s` and `inv = 1/u` already at hand (saves a division
+/// where the caller needs 1/(1+s) anyway, as the logistic loss does).
+#[inline(always)]
+pub(crate) fn log1p_pos_u<const F: bool>(s: f64, u: f64, inv: f64, terms: usize) -> f64 {
+    let corr = (s - (u - 1.0)) * inv;
     let bits = u.to_bits();
     let e0 = ((bits >> 52) as i64).wrapping_sub(1023);
     let m0 = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
