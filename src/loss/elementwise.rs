@@ -317,8 +317,8 @@ pub fn elementwise<T: Elem>(
     let pool = crate::parallel::pool()?;
     let sums: Vec<f64> = match grad {
         None => {
-            let mut pv = per;
-            pool.install(|| match pv.as_deref_mut() {
+            let pv = per;
+            pool.install(|| match pv {
                 Some(p) => x
                     .par_chunks(TASK)
                     .zip(p.par_chunks_mut(TASK))
@@ -356,7 +356,7 @@ pub fn elementwise<T: Elem>(
                     g.len()
                 )));
             }
-            let mut pv = per;
+            let pv = per;
             pool.install(|| {
                 let run1 = |t: usize, xc: &[T], gc: &mut [T], pc: Option<&mut [T]>| {
                     let yc = &y[t * TASK..t * TASK + xc.len()];
@@ -373,7 +373,7 @@ pub fn elementwise<T: Elem>(
                         gs,
                     )
                 };
-                match pv.as_deref_mut() {
+                match pv {
                     Some(p) => x
                         .par_chunks(TASK)
                         .zip(g.par_chunks_mut(TASK))
@@ -412,7 +412,7 @@ pub fn elementwise_inplace<T: Elem>(
     }
     let gs = gscale(red, n);
     let k = dispatch::kernels::<T>();
-    let mut pv = per;
+    let pv = per;
     let sums: Vec<f64> = crate::parallel::pool()?.install(|| {
         let run1 = |t: usize, xc: &mut [T], pc: Option<&mut [T]>| {
             let yc = &y[t * TASK..t * TASK + xc.len()];
@@ -428,7 +428,7 @@ pub fn elementwise_inplace<T: Elem>(
                 gs,
             )
         };
-        match pv.as_deref_mut() {
+        match pv {
             Some(p) => x
                 .par_chunks_mut(TASK)
                 .zip(p.par_chunks_mut(TASK))

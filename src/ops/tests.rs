@@ -1,3 +1,4 @@
+#![allow(clippy::type_complexity)]
 //! Every SIMD level against a naive libm reference, over lengths 0..3L+1 and special values.
 
 use super::*;

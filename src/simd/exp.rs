@@ -14,8 +14,8 @@ use super::{fmadd, L};
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 // ln2 split so that n * LN2_HI is exact for |n| < 2^11.
-const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 // 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
 const MAGIC: f64 = 6_755_399_441_055_744.0;
 
