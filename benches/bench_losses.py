@@ -20,9 +20,8 @@ import time
 # timed next; let them sleep instead (set before torch is imported).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np
-
 import headstart as hs
+import numpy as np
 
 SHAPES = [(262144, 10), (16384, 1000), (1024, 32768), (128, 262144)]
 
@@ -182,7 +181,7 @@ def peak_memory(op, lib, shape, dtype, threads, use_torch):
         op=op,
         lib=lib,
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         return None
     return int(r.stdout.strip().splitlines()[-1])
@@ -235,7 +234,7 @@ def main():
             # headstart and the copy first, each library after: other libraries' thread
             # pools keep spinning for a while after their calls.
             time.sleep(0.5)
-            copy = timeit(lambda: np.copyto(out, x), repeat)
+            copy = timeit(lambda o=out, a=x: np.copyto(o, a), repeat)
             ours = {op: timeit(impls["headstart"], repeat) for op, impls in ms.items()}
             others = {
                 (lib, op): timeit(impls[lib], repeat)
@@ -253,7 +252,7 @@ def main():
                     else:
                         cells += ["-", "-"]
                 print(f"| {np.dtype(dtype).name} | {shape} | {op} | " + " | ".join(cells) + " |")
-            del x, y, out
+
     if args.no_memory:
         return
     shape = (16384, 1000)

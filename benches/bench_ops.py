@@ -19,10 +19,9 @@ import time
 # timed next; let them sleep instead (set before torch is imported).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import headstart as hs
 import numpy as np
 import scipy.special as sp
-
-import headstart as hs
 
 SHAPES = [(262144, 10), (16384, 1000), (1024, 32768), (128, 262144)]
 
@@ -131,7 +130,7 @@ def main():
             # headstart and the copy first, each library after: other libraries' thread
             # pools keep spinning for a while after their calls.
             time.sleep(0.5)
-            copy = timeit(lambda: np.copyto(out, x), repeat)
+            copy = timeit(lambda o=out, a=x: np.copyto(o, a), repeat)
             ours = {op: timeit(impls["headstart"], repeat) for op, impls in ms.items()}
             others = {}
             for lib in libs:
@@ -142,7 +141,7 @@ def main():
                 cells = [f"{copy * 1e3:.2f}", f"{th / copy:.2f}"]
                 cells += [f"{others[lib, op] / th:.1f}x" for lib in libs]
                 print(f"| {np.dtype(dtype).name} | {shape} | {op} | " + " | ".join(cells) + " |")
-            del x, out
+
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of this process: {rss:.0f} MiB")
 

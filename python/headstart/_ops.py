@@ -17,7 +17,7 @@ try:  # numpy >= 2
 except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core.numeric import normalize_axis_tuple
 
-__all__ = ["softmax", "log_softmax", "logsumexp"]
+__all__ = ["log_softmax", "logsumexp", "softmax"]
 
 
 def _as_real_array(x, name):
