@@ -16,6 +16,7 @@ pub mod loss;
 pub mod ops;
 pub mod parallel;
 pub mod simd;
+pub mod stats;
 
 #[cfg(feature = "python")]
 mod python;

@@ -1,0 +1,1098 @@
+//! Exact order statistics and the exact Huber location in bounded memory, by a few
+//! passes over re-readable data (radix selection over order-preserving keys).
+//!
+//! Why this design: every pass accumulates a [`PassAcc`] that is a plain sum of
+//! per-chunk parts (integer histograms, collected values, and float sums merged in data
+//! order), so chunks, threads, processes and Dask partitions combine into the same
+//! answer. Between passes a [`Selector`] turns what the pass saw into the next pass's
+//! plan: a few key windows per task, each either histogrammed (2^16 bins over the
+//! window) or collected value by value when it holds few enough values.
+//!
+//! - Pass 1 histograms the top 16 bits of every key (sign, exponent, 4 mantissa bits)
+//!   and computes the moments.
+//! - A rank task (the median's two middle ranks and every quantile's ranks) follows each
+//!   rank into its bin; the bin is collected when it holds at most [`COLLECT_MAX`]
+//!   values, otherwise histogrammed 16 bits finer. Keys have 64 bits, so at most four
+//!   refinements: float32 data (whose keys vary in 35 bits) needs at most 3 passes.
+//! - A Huber task brackets the root of psi(c) = sum clip(y - c, -delta, delta) with
+//!   bounds computed from counts alone (psi is monotone, every region contributes
+//!   between clip(lo - c) and clip(hi - c) per value). The values whose contribution is
+//!   still uncertain lie in [cL - delta, cH - delta] and [cL + delta, cH + delta]; those
+//!   two windows are refined or collected, everything between them is summed. When the
+//!   uncertain windows are collected, psi is exactly piecewise linear on the bracket and
+//!   its root is solved in closed form on the right segment.
+//!
+//! Conventions: ties are ordinary equal order statistics; a Huber psi with a flat zero
+//! interval (no value within delta of it, counts balanced) gives the midpoint of that
+//! interval, like the median of an even count.
+
+use super::keys::{key, value, value_bounds};
+use super::moments::{psum, psum_map, Moments};
+use crate::error::{Error, Result};
+
+/// Bits of key resolved per histogram pass.
+pub const BITS: u32 = 16;
+/// A window with at most this many values is collected instead of histogrammed.
+pub const COLLECT_MAX: u64 = 1 << 21;
+
+/// A key window of one task in one pass: `[lo, hi]` inclusive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    pub lo: u64,
+    pub hi: u64,
+    /// Histogram bin = (key - lo) >> shift (ignored when collecting).
+    pub shift: u32,
+    pub collect: bool,
+}
+
+impl Window {
+    fn bins(&self) -> usize {
+        if self.collect {
+            0
+        } else {
+            (((self.hi - self.lo) >> self.shift) + 1) as usize
+        }
+    }
+    fn degenerate(&self) -> bool {
+        self.lo == self.hi
+    }
+    /// The window over [lo, hi] that resolves it in one pass when `count` is small, or
+    /// histograms it with at most 2^BITS bins.
+    fn over(lo: u64, hi: u64, count: u64, collect_max: u64) -> Window {
+        let span = hi - lo;
+        if count <= collect_max || span == 0 {
+            return Window {
+                lo,
+                hi,
+                shift: 0,
+                collect: true,
+            };
+        }
+        let bits = 64 - span.leading_zeros();
+        Window {
+            lo,
+            hi,
+            shift: bits.saturating_sub(BITS),
+            collect: false,
+        }
+    }
+}
+
+/// Count and shifted sums of the values in a gap between windows (relative to the
+/// task's reference `r`, so sums of squares do not cancel).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Gap {
+    pub n: u64,
+    pub s1: f64,
+    pub s2: f64,
+}
+
+impl Gap {
+    fn merge(&mut self, o: &Gap) {
+        self.n += o.n;
+        self.s1 += o.s1;
+        self.s2 += o.s2;
+    }
+}
+
+/// What one task looks at in one pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskPlan {
+    pub r: f64,
+    pub windows: Vec<Window>,
+}
+
+/// What one task accumulated in one pass.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TaskAcc {
+    pub gaps: Vec<Gap>,
+    pub hists: Vec<Vec<u64>>,
+    /// Collected values per window (degenerate windows keep only their count in `counts`).
+    pub vals: Vec<Vec<f64>>,
+    pub counts: Vec<u64>,
+}
+
+impl TaskAcc {
+    fn new(p: &TaskPlan) -> TaskAcc {
+        TaskAcc {
+            gaps: vec![Gap::default(); p.windows.len() + 1],
+            hists: p.windows.iter().map(|w| vec![0u64; w.bins()]).collect(),
+            vals: vec![Vec::new(); p.windows.len()],
+            counts: vec![0; p.windows.len()],
+        }
+    }
+
+    fn merge(&mut self, o: &TaskAcc) {
+        for (a, b) in self.gaps.iter_mut().zip(&o.gaps) {
+            a.merge(b);
+        }
+        for (a, b) in self.hists.iter_mut().zip(&o.hists) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        for (a, b) in self.vals.iter_mut().zip(&o.vals) {
+            a.extend_from_slice(b);
+        }
+        for (a, b) in self.counts.iter_mut().zip(&o.counts) {
+            *a += b;
+        }
+    }
+}
+
+/// The plan of one pass (shared read-only by every chunk of the pass).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub pass: u32,
+    pub tasks: Vec<TaskPlan>,
+}
+
+/// Everything one pass accumulates; chunk parts merge into it in data order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct PassAcc {
+    pub moments: Moments,
+    /// Pass 1 only: histogram of the top BITS bits of every key.
+    pub hist1: Vec<u64>,
+    pub tasks: Vec<TaskAcc>,
+}
+
+impl PassAcc {
+    pub fn new(plan: &Plan) -> PassAcc {
+        PassAcc {
+            moments: Moments::default(),
+            hist1: if plan.pass == 1 {
+                vec![0; 1 << BITS]
+            } else {
+                Vec::new()
+            },
+            tasks: plan.tasks.iter().map(TaskAcc::new).collect(),
+        }
+    }
+
+    /// Add a chunk of NaN-free values.
+    pub fn add(&mut self, plan: &Plan, v: &[f64]) {
+        self.moments.merge(&Moments::of(v));
+        if !self.hist1.is_empty() {
+            let h = &mut self.hist1;
+            for &y in v {
+                h[(key(y) >> (64 - BITS)) as usize] += 1;
+            }
+        }
+        for (tp, ta) in plan.tasks.iter().zip(self.tasks.iter_mut()) {
+            add_task(tp, ta, v);
+        }
+    }
+
+    /// Merge the accumulation of the chunks that follow this one.
+    pub fn merge(&mut self, o: &PassAcc) {
+        self.moments.merge(&o.moments);
+        for (a, b) in self.hist1.iter_mut().zip(&o.hist1) {
+            *a += b;
+        }
+        for (a, b) in self.tasks.iter_mut().zip(&o.tasks) {
+            a.merge(b);
+        }
+    }
+}
+
+fn add_task(tp: &TaskPlan, ta: &mut TaskAcc, v: &[f64]) {
+    let w = &tp.windows;
+    let r = tp.r;
+    // Gap sums per chunk in local accumulators, then added once.
+    let mut gs = vec![(0u64, 0.0f64, 0.0f64); w.len() + 1];
+    for &y in v {
+        let k = key(y);
+        let i = w.partition_point(|x| x.hi < k);
+        if i < w.len() && w[i].lo <= k {
+            let win = &w[i];
+            if win.collect {
+                if win.degenerate() {
+                    ta.counts[i] += 1;
+                } else {
+                    ta.vals[i].push(y);
+                    ta.counts[i] += 1;
+                }
+            } else {
+                ta.hists[i][((k - win.lo) >> win.shift) as usize] += 1;
+                ta.counts[i] += 1;
+            }
+        } else {
+            let d = y - r;
+            let g = &mut gs[i];
+            g.0 += 1;
+            g.1 += d;
+            g.2 += d * d;
+        }
+    }
+    for (g, l) in ta.gaps.iter_mut().zip(gs) {
+        g.merge(&Gap {
+            n: l.0,
+            s1: l.1,
+            s2: l.2,
+        });
+    }
+}
+
+/// One region of a pass's layout, in key order.
+#[derive(Clone, Copy, Debug)]
+enum Region {
+    /// Values between windows, summarised.
+    Gap { lo: u64, hi: u64, g: Gap },
+    /// One histogram bin.
+    Bin { lo: u64, hi: u64, n: u64 },
+    /// A collected window: window index (values sorted in the layout).
+    Vals { w: usize },
+    /// A degenerate collected window: `n` copies of `v`.
+    Point { v: f64, n: u64 },
+}
+
+/// A finished pass of one task, in key order.
+struct Layout<'a> {
+    windows: &'a [Window],
+    acc: &'a TaskAcc,
+    r: f64,
+}
+
+impl Layout<'_> {
+    fn regions(&self) -> Vec<Region> {
+        let mut out = Vec::new();
+        let mut next_lo = 0u64;
+        for (i, w) in self.windows.iter().enumerate() {
+            let g = self.acc.gaps[i];
+            if w.lo > next_lo || g.n > 0 {
+                out.push(Region::Gap {
+                    lo: next_lo,
+                    hi: w.lo.saturating_sub(1),
+                    g,
+                });
+            }
+            if w.collect {
+                if w.degenerate() {
+                    out.push(Region::Point {
+                        v: value(w.lo),
+                        n: self.acc.counts[i],
+                    });
+                } else {
+                    out.push(Region::Vals { w: i });
+                }
+            } else {
+                for (b, &n) in self.acc.hists[i].iter().enumerate() {
+                    if n == 0 {
+                        continue;
+                    }
+                    let lo = w.lo + ((b as u64) << w.shift);
+                    let hi = (lo + ((1u64 << w.shift) - 1)).min(w.hi);
+                    out.push(Region::Bin { lo, hi, n });
+                }
+            }
+            next_lo = w.hi.saturating_add(1);
+        }
+        let g = *self.acc.gaps.last().unwrap_or(&Gap::default());
+        if g.n > 0 {
+            out.push(Region::Gap {
+                lo: next_lo,
+                hi: u64::MAX,
+                g,
+            });
+        }
+        out
+    }
+}
+
+fn region_count(acc: &TaskAcc, r: &Region) -> u64 {
+    match *r {
+        Region::Gap { g, .. } => g.n,
+        Region::Bin { n, .. } | Region::Point { n, .. } => n,
+        Region::Vals { w } => acc.vals[w].len() as u64,
+    }
+}
+
+/// A task's knowledge between passes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Task {
+    /// Order statistics at these 0-based ranks (sorted, unique).
+    Ranks {
+        ranks: Vec<u64>,
+        values: Vec<Option<f64>>,
+        done: bool,
+    },
+    /// Root of sum clip(y - c, -delta, delta) = 0, bracketed in [lo, hi].
+    Huber {
+        delta: f64,
+        lo: f64,
+        hi: f64,
+        root: Option<f64>,
+    },
+}
+
+/// Drives the passes: holds the plan of the current pass, what finished passes taught,
+/// and (once done) the final layout of each task for loss sums.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selector {
+    pub plan: Plan,
+    pub acc: PassAcc,
+    /// Moments and pass-1 histogram, once pass 1 is finished.
+    pub moments: Option<Moments>,
+    pub hist1: Vec<u64>,
+    pub tasks: Vec<Task>,
+    /// The final pass of each task (plan, accumulation), kept for loss sums.
+    pub finals: Vec<Option<(TaskPlan, TaskAcc)>>,
+    /// Requested quantile probabilities and Huber deltas.
+    pub probs: Vec<f64>,
+    pub deltas: Vec<f64>,
+    /// Windows with at most this many values are collected ([`COLLECT_MAX`]; tests lower
+    /// it to exercise every refinement level on small data).
+    pub collect_max: u64,
+}
+
+/// More passes than any exact answer needs (keys have 64 bits, 16 per pass, plus the
+/// collecting pass and the Huber bracket's own refinements).
+pub const MAX_PASSES: u32 = 16;
+
+/// The 0-based ranks numpy's quantile methods may read for probability q over n values.
+pub fn ranks_for(q: f64, n: u64) -> Vec<u64> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let h = (n - 1) as f64 * q;
+    let lo = h.floor().max(0.0).min((n - 1) as f64) as u64;
+    let hi = h.ceil().max(0.0).min((n - 1) as f64) as u64;
+    let inv = ((n as f64 * q).ceil() as i64 - 1).clamp(0, n as i64 - 1) as u64;
+    let mut v = vec![lo, hi, inv];
+    // "nearest" may round to either neighbour; both are in {lo, hi}.
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+impl Selector {
+    /// A selector for the median, the quantiles `probs` (in [0, 1]) and the Huber
+    /// location for each delta in `deltas` (> 0).
+    pub fn new(probs: &[f64], deltas: &[f64]) -> Result<Selector> {
+        for &q in probs {
+            if !(0.0..=1.0).contains(&q) {
+                return Err(Error::Value(format!(
+                    "quantiles must be in [0, 1], got {q}"
+                )));
+            }
+        }
+        for &d in deltas {
+            if !(d > 0.0 && d.is_finite()) {
+                return Err(Error::Value(format!(
+                    "huber delta must be positive and finite, got {d}"
+                )));
+            }
+        }
+        let plan = Plan {
+            pass: 1,
+            tasks: Vec::new(),
+        };
+        Ok(Selector {
+            acc: PassAcc::new(&plan),
+            plan,
+            moments: None,
+            hist1: Vec::new(),
+            tasks: Vec::new(),
+            finals: Vec::new(),
+            probs: probs.to_vec(),
+            deltas: deltas.to_vec(),
+            collect_max: COLLECT_MAX,
+        })
+    }
+
+    /// Feed NaN-free values to the current pass.
+    pub fn update(&mut self, v: &[f64]) {
+        self.acc.add(&self.plan, v);
+    }
+
+    /// A fresh accumulator for the current pass (for parallel chunk parts).
+    pub fn new_acc(&self) -> PassAcc {
+        PassAcc::new(&self.plan)
+    }
+
+    /// Whether another pass is needed (after `finish_pass`).
+    pub fn done(&self) -> bool {
+        self.moments.is_some() && self.plan.tasks.is_empty()
+    }
+
+    /// Close the current pass and plan the next. Returns true when another pass over the
+    /// same data is needed.
+    pub fn finish_pass(&mut self) -> Result<bool> {
+        if self.plan.pass >= MAX_PASSES {
+            return Err(Error::Value(format!(
+                "internal: exact selection did not finish in {MAX_PASSES} passes"
+            )));
+        }
+        let acc = std::mem::take(&mut self.acc);
+        if self.plan.pass == 1 {
+            let m = acc.moments;
+            self.moments = Some(m);
+            self.hist1 = acc.hist1;
+            let n = m.n;
+            if n > 0 {
+                let mut ranks: Vec<u64> = vec![(n - 1) / 2, n / 2];
+                for &q in &self.probs {
+                    ranks.extend(ranks_for(q, n));
+                }
+                ranks.sort_unstable();
+                ranks.dedup();
+                let len = ranks.len();
+                self.tasks.push(Task::Ranks {
+                    ranks,
+                    values: vec![None; len],
+                    done: false,
+                });
+                for &d in &self.deltas {
+                    self.tasks.push(Task::Huber {
+                        delta: d,
+                        lo: m.min,
+                        hi: m.max,
+                        root: None,
+                    });
+                }
+            }
+            self.finals = vec![None; self.tasks.len()];
+            // Pass 1's layout: one histogram window over every key.
+            let w = [Window {
+                lo: 0,
+                hi: u64::MAX,
+                shift: 64 - BITS,
+                collect: false,
+            }];
+            let ta = TaskAcc {
+                gaps: vec![Gap::default(); 2],
+                hists: vec![self.hist1.clone()],
+                vals: vec![Vec::new()],
+                counts: vec![n],
+            };
+            let mut next = Vec::new();
+            for t in 0..self.tasks.len() {
+                let lay = Layout {
+                    windows: &w,
+                    acc: &ta,
+                    r: 0.0,
+                };
+                next.push(self.advance(t, &lay)?);
+            }
+            self.set_plan(next);
+        } else {
+            let m = self.moments.expect("pass > 1 after pass 1");
+            if acc.moments.n != m.n {
+                return Err(Error::Value(format!(
+                    "the data changed between passes: pass 1 saw {} values, pass {} saw {}",
+                    m.n, self.plan.pass, acc.moments.n
+                )));
+            }
+            let mut next = Vec::new();
+            let plan = self.plan.clone();
+            let mut ti = 0;
+            for t in 0..self.tasks.len() {
+                if self.finals[t].is_some() {
+                    next.push(None);
+                    continue;
+                }
+                let (tp, mut ta) = (&plan.tasks[ti], acc.tasks[ti].clone());
+                ti += 1;
+                for v in ta.vals.iter_mut() {
+                    v.sort_unstable_by(f64::total_cmp);
+                }
+                let lay = Layout {
+                    windows: &tp.windows,
+                    acc: &ta,
+                    r: tp.r,
+                };
+                let nx = self.advance(t, &lay)?;
+                if nx.is_none() {
+                    self.finals[t] = Some((tp.clone(), ta));
+                }
+                next.push(nx);
+            }
+            self.set_plan(next);
+        }
+        Ok(!self.plan.tasks.is_empty())
+    }
+
+    fn set_plan(&mut self, next: Vec<Option<TaskPlan>>) {
+        let tasks: Vec<TaskPlan> = next.into_iter().flatten().collect();
+        self.plan = Plan {
+            pass: self.plan.pass + 1,
+            tasks,
+        };
+        self.acc = PassAcc::new(&self.plan);
+        if self.plan.tasks.is_empty() {
+            self.acc = PassAcc::default();
+        }
+    }
+
+    /// Learn from task t's layout; the next pass's plan for it, or None when it is done.
+    fn advance(&mut self, t: usize, lay: &Layout<'_>) -> Result<Option<TaskPlan>> {
+        let regions = lay.regions();
+        let cmax = self.collect_max;
+        match &mut self.tasks[t] {
+            Task::Ranks {
+                ranks,
+                values,
+                done,
+            } => {
+                let mut ranges: Vec<(u64, u64, u64)> = Vec::new();
+                let mut all = true;
+                let mut ri = 0;
+                let mut cum = 0u64;
+                for reg in &regions {
+                    let c = region_count(lay.acc, reg);
+                    while ri < ranks.len() && ranks[ri] < cum + c {
+                        let k = ranks[ri] - cum;
+                        match *reg {
+                            Region::Gap { .. } => {
+                                return Err(Error::Value(
+                                    "internal: a rank fell between windows".into(),
+                                ))
+                            }
+                            Region::Bin { lo, hi, n } => {
+                                all = false;
+                                ranges.push((lo, hi, n));
+                            }
+                            Region::Point { v, .. } => {
+                                values[ri] = Some(v);
+                                ranges.push((key(v), key(v), 0));
+                            }
+                            Region::Vals { w } => {
+                                let v = lay.acc.vals[w][k as usize];
+                                values[ri] = Some(v);
+                                ranges.push((key(v), key(v), 0));
+                            }
+                        }
+                        ri += 1;
+                    }
+                    cum += c;
+                }
+                let was_final = lay.windows.iter().all(|w| w.collect);
+                if all && was_final {
+                    // Every rank was read from collected values in this very pass: its
+                    // layout is exact everywhere the loss sums need.
+                    *done = true;
+                    return Ok(None);
+                }
+                let r = values.iter().flatten().copied().next().unwrap_or_else(|| {
+                    let (lo, hi) = value_bounds(ranges[0].0, ranges[0].1);
+                    finite_mid(lo, hi)
+                });
+                Ok(Some(TaskPlan {
+                    r,
+                    windows: merge_windows(ranges, cmax),
+                }))
+            }
+            Task::Huber {
+                delta,
+                lo,
+                hi,
+                root,
+            } => {
+                let d = *delta;
+                let exact = huber_exact_on(&regions, lay, d, *lo, *hi);
+                if let Some(c) = exact {
+                    *root = Some(c);
+                    return Ok(None);
+                }
+                let (cl, ch) = huber_bracket(&regions, lay, d, *lo, *hi);
+                *lo = cl;
+                *hi = ch;
+                // Values whose contribution is not yet known on [cl, ch].
+                let u = [(cl - d, ch - d), (cl + d, ch + d)];
+                let mut ranges = Vec::new();
+                for (a, b) in u {
+                    let (ka, kb) = (key(a), key(b));
+                    let cnt: u64 = regions
+                        .iter()
+                        .filter(|reg| overlaps(reg, lay, ka, kb))
+                        .map(|reg| region_count(lay.acc, reg))
+                        .sum();
+                    ranges.push((ka, kb, cnt));
+                }
+                if ranges[0].1 >= ranges[1].0 {
+                    ranges = vec![(ranges[0].0, ranges[1].1, ranges[0].2 + ranges[1].2)];
+                }
+                Ok(Some(TaskPlan {
+                    r: finite_mid(cl, ch),
+                    windows: ranges
+                        .into_iter()
+                        .map(|(a, b, c)| Window::over(a, b, c, cmax))
+                        .collect(),
+                }))
+            }
+        }
+    }
+
+    /// Order statistic at 0-based rank k (exact once the rank task is done).
+    pub fn order_stat(&self, k: u64) -> Option<f64> {
+        for t in &self.tasks {
+            if let Task::Ranks {
+                ranks,
+                values,
+                done: true,
+            } = t
+            {
+                return ranks.iter().position(|&r| r == k).and_then(|i| values[i]);
+            }
+        }
+        None
+    }
+
+    /// Pass-1 estimate of the order statistic at rank k: (estimate, lower, upper) with
+    /// the exact value guaranteed in [lower, upper]; the rank error of the estimate is
+    /// at most the count of that bin.
+    pub fn order_stat_bounds(&self, k: u64) -> Option<(f64, f64, f64, u64)> {
+        let mut cum = 0u64;
+        for (b, &n) in self.hist1.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            if k < cum + n {
+                let lo = (b as u64) << (64 - BITS);
+                let hi = lo | ((1u64 << (64 - BITS)) - 1);
+                let (a, z) = value_bounds(lo, hi);
+                let m = self.moments?;
+                let (a, z) = (a.max(m.min), z.min(m.max));
+                let f = (k - cum) as f64 / n as f64;
+                let est = if a.is_finite() && z.is_finite() {
+                    a + (z - a) * f
+                } else if a.is_finite() {
+                    a
+                } else {
+                    z
+                };
+                return Some((est, a, z, n));
+            }
+            cum += n;
+        }
+        None
+    }
+
+    /// The Huber location for delta (exact once done), or the current bracket.
+    pub fn huber(&self, delta: f64) -> Option<(Option<f64>, f64, f64)> {
+        for t in &self.tasks {
+            if let Task::Huber {
+                delta: d,
+                lo,
+                hi,
+                root,
+            } = t
+            {
+                if *d == delta {
+                    return Some((*root, *lo, *hi));
+                }
+            }
+        }
+        None
+    }
+
+    fn final_layout(&self, pred: impl Fn(&Task) -> bool) -> Option<(&TaskPlan, &TaskAcc)> {
+        self.tasks
+            .iter()
+            .zip(&self.finals)
+            .find(|(t, f)| pred(t) && f.is_some())
+            .and_then(|(_, f)| f.as_ref().map(|(p, a)| (p, a)))
+    }
+
+    /// (count below q, sum of (q - y) below, count equal, count above, sum of (y - q)
+    /// above), exact, for q anywhere between the smallest and largest requested order
+    /// statistic (the median, a quantile, or between two adjacent ones).
+    pub fn dev_sums(&self, q: f64) -> Result<(u64, f64, u64, u64, f64)> {
+        let (tp, ta) = self
+            .final_layout(|t| matches!(t, Task::Ranks { .. }))
+            .ok_or_else(|| Error::Value("order statistics are not resolved yet".into()))?;
+        let lay = Layout {
+            windows: &tp.windows,
+            acc: ta,
+            r: tp.r,
+        };
+        let kq = key(q);
+        let (mut nlt, mut neq, mut ngt) = (0u64, 0u64, 0u64);
+        let (mut lt, mut gt) = (Vec::new(), Vec::new());
+        for reg in lay.regions() {
+            match reg {
+                Region::Gap { lo, hi, g } => {
+                    if g.n == 0 {
+                        continue;
+                    }
+                    if hi < kq {
+                        nlt += g.n;
+                        lt.push(g.n as f64 * (q - lay.r) - g.s1);
+                    } else if lo > kq {
+                        ngt += g.n;
+                        gt.push(g.s1 - g.n as f64 * (q - lay.r));
+                    } else {
+                        return Err(Error::Value(
+                            "internal: deviation point inside a summarised gap".into(),
+                        ));
+                    }
+                }
+                Region::Point { v, n } => {
+                    if v < q {
+                        nlt += n;
+                        lt.push(n as f64 * (q - v));
+                    } else if v > q {
+                        ngt += n;
+                        gt.push(n as f64 * (v - q));
+                    } else {
+                        neq += n;
+                    }
+                }
+                Region::Vals { w } => {
+                    let vals = &ta.vals[w];
+                    let a = vals.partition_point(|&y| y < q);
+                    let b = vals.partition_point(|&y| y <= q);
+                    nlt += a as u64;
+                    neq += (b - a) as u64;
+                    ngt += (vals.len() - b) as u64;
+                    lt.push(psum_map(&vals[..a], |y| q - y));
+                    gt.push(psum_map(&vals[b..], |y| y - q));
+                }
+                Region::Bin { .. } => {
+                    return Err(Error::Value(
+                        "internal: unresolved bin in final layout".into(),
+                    ))
+                }
+            }
+        }
+        Ok((nlt, psum(&lt), neq, ngt, psum(&gt)))
+    }
+
+    /// Sum of Huber_delta(y - c) over all values, exact, for c = the Huber location.
+    pub fn huber_sum(&self, delta: f64, c: f64) -> Result<f64> {
+        let (tp, ta) = self
+            .final_layout(|t| matches!(t, Task::Huber { delta: d, .. } if *d == delta))
+            .ok_or_else(|| Error::Value("Huber location is not resolved yet".into()))?;
+        let lay = Layout {
+            windows: &tp.windows,
+            acc: ta,
+            r: tp.r,
+        };
+        let d = delta;
+        let hub = |u: f64| {
+            let a = u.abs();
+            if a < d {
+                0.5 * u * u
+            } else {
+                d * (a - 0.5 * d)
+            }
+        };
+        let mut parts = Vec::new();
+        let (kl, kh) = (key(c - d), key(c + d));
+        for reg in lay.regions() {
+            match reg {
+                Region::Gap { lo, hi, g } => {
+                    if g.n == 0 {
+                        continue;
+                    }
+                    let n = g.n as f64;
+                    let rc = lay.r - c;
+                    if hi < kl {
+                        // every y < c - d: d (c - y) - d^2 / 2
+                        parts.push(d * (n * (c - lay.r) - g.s1) - 0.5 * n * d * d);
+                    } else if lo > kh {
+                        parts.push(d * (g.s1 + n * rc) - 0.5 * n * d * d);
+                    } else if lo >= kl && hi <= kh {
+                        // 0.5 sum (y - c)^2 with y - c = (y - r) + (r - c)
+                        parts.push(0.5 * (g.s2 + 2.0 * rc * g.s1 + n * rc * rc));
+                    } else {
+                        return Err(Error::Value(
+                            "internal: Huber gap straddles c +- delta".into(),
+                        ));
+                    }
+                }
+                Region::Point { v, n } => parts.push(n as f64 * hub(v - c)),
+                Region::Vals { w } => parts.push(psum_map(&ta.vals[w], |y| hub(y - c))),
+                Region::Bin { .. } => {
+                    return Err(Error::Value(
+                        "internal: unresolved bin in final layout".into(),
+                    ))
+                }
+            }
+        }
+        Ok(psum(&parts))
+    }
+}
+
+fn finite_mid(lo: f64, hi: f64) -> f64 {
+    match (lo.is_finite(), hi.is_finite()) {
+        (true, true) => lo + (hi - lo) * 0.5,
+        (true, false) => lo,
+        (false, true) => hi,
+        _ => 0.0,
+    }
+}
+
+/// Merge ranges (lo, hi, count) into sorted disjoint windows.
+fn merge_windows(mut ranges: Vec<(u64, u64, u64)>, cmax: u64) -> Vec<Window> {
+    ranges.sort_unstable();
+    let mut out: Vec<(u64, u64, u64)> = Vec::new();
+    for (lo, hi, c) in ranges {
+        if let Some(last) = out.last_mut() {
+            if lo <= last.1 {
+                last.1 = last.1.max(hi);
+                last.2 = last.2.max(c);
+                continue;
+            }
+        }
+        out.push((lo, hi, c));
+    }
+    out.into_iter()
+        .map(|(lo, hi, c)| Window::over(lo, hi, c, cmax))
+        .collect()
+}
+
+fn region_keys(reg: &Region, lay: &Layout<'_>) -> (u64, u64) {
+    match *reg {
+        Region::Gap { lo, hi, .. } | Region::Bin { lo, hi, .. } => (lo, hi),
+        Region::Point { v, .. } => (key(v), key(v)),
+        Region::Vals { w } => (lay.windows[w].lo, lay.windows[w].hi),
+    }
+}
+
+fn overlaps(reg: &Region, lay: &Layout<'_>, ka: u64, kb: u64) -> bool {
+    let (lo, hi) = region_keys(reg, lay);
+    lo <= kb && hi >= ka && region_count(lay.acc, reg) > 0
+}
+
+#[inline]
+fn clip(u: f64, d: f64) -> f64 {
+    u.clamp(-d, d)
+}
+
+/// Lower and upper bounds of psi(c) from the layout, for c in the bracket [lo, hi].
+///
+/// Both are non-increasing in c: a summarised gap is classified once for the whole
+/// bracket (below c - d, above c + d, or within d of every c: then its exact linear
+/// contribution s1 + n (r - c)), so no region switches form inside the bisection.
+#[allow(clippy::too_many_arguments)]
+fn psi_bounds(
+    regions: &[Region],
+    lay: &Layout<'_>,
+    d: f64,
+    c: f64,
+    lo: f64,
+    hi: f64,
+) -> (f64, f64) {
+    let (mut l, mut u) = (0.0, 0.0);
+    for reg in regions {
+        match *reg {
+            Region::Vals { w } => {
+                let s = psum_map(&lay.acc.vals[w], |y| clip(y - c, d));
+                l += s;
+                u += s;
+            }
+            Region::Point { v, n } => {
+                let s = n as f64 * clip(v - c, d);
+                l += s;
+                u += s;
+            }
+            _ => {
+                let n = region_count(lay.acc, reg);
+                if n == 0 {
+                    continue;
+                }
+                let (ka, kb) = region_keys(reg, lay);
+                let (a, b) = value_bounds(ka, kb);
+                if let Region::Gap { g, .. } = *reg {
+                    let e = if b <= lo - d {
+                        Some(-d * n as f64)
+                    } else if a >= hi + d {
+                        Some(d * n as f64)
+                    } else if a >= hi - d && b <= lo + d {
+                        Some(g.s1 + n as f64 * (lay.r - c))
+                    } else {
+                        None
+                    };
+                    if let Some(e) = e {
+                        l += e;
+                        u += e;
+                        continue;
+                    }
+                }
+                l += n as f64 * clip(a - c, d);
+                u += n as f64 * clip(b - c, d);
+            }
+        }
+    }
+    (l, u)
+}
+
+/// Bisection for the bracket [cL, cH] of the root within [lo, hi].
+fn huber_bracket(regions: &[Region], lay: &Layout<'_>, d: f64, lo: f64, hi: f64) -> (f64, f64) {
+    let (lo, hi) = (lo.max(-f64::MAX), hi.min(f64::MAX));
+    // cH = sup{c : u(c) >= 0}; cL = inf{c : l(c) <= 0}.
+    let bis = |f: &dyn Fn(f64) -> bool| {
+        // f is true on a prefix of [lo, hi]: the last true and first false points found.
+        let (mut a, mut b) = (lo, hi);
+        if !f(a) {
+            return (a, a);
+        }
+        if f(b) {
+            return (b, b);
+        }
+        for _ in 0..200 {
+            let m = a + (b - a) * 0.5;
+            if m <= a || m >= b {
+                break;
+            }
+            if f(m) {
+                a = m;
+            } else {
+                b = m;
+            }
+        }
+        (a, b)
+    };
+    // The root has u(c*) >= 0 and l(c*) <= 0: it lies in [last l > 0, first u < 0].
+    let ch = bis(&|c| psi_bounds(regions, lay, d, c, lo, hi).1 >= 0.0).1;
+    let cl = bis(&|c| psi_bounds(regions, lay, d, c, lo, hi).0 > 0.0)
+        .0
+        .min(ch);
+    (cl.max(lo), ch.min(hi))
+}
+
+/// psi is exact on [lo, hi] when every value whose clip can change there was collected
+/// and every summarised region is either beyond +-delta for all c there, or within it.
+fn huber_exact_on(regions: &[Region], lay: &Layout<'_>, d: f64, lo: f64, hi: f64) -> Option<f64> {
+    if lay.windows.is_empty() || !lay.windows.iter().all(|w| w.collect) {
+        return None;
+    }
+    let mut below = 0u64; // y <= c - d for every c in [lo, hi]
+    let mut above = 0u64; // y >= c + d
+    let mut mid = Gap::default(); // |y - c| <= d
+    let mut vals: Vec<f64> = Vec::new();
+    let mut pts: Vec<(f64, u64)> = Vec::new();
+    for reg in regions {
+        match *reg {
+            Region::Gap { lo: ka, hi: kb, g } => {
+                if g.n == 0 {
+                    continue;
+                }
+                let (a, b) = value_bounds(ka, kb);
+                if b <= lo - d {
+                    below += g.n;
+                } else if a >= hi + d {
+                    above += g.n;
+                } else if a >= hi - d && b <= lo + d {
+                    mid.merge(&g);
+                } else {
+                    return None;
+                }
+            }
+            Region::Point { v, n } => pts.push((v, n)),
+            Region::Vals { w } => vals.extend_from_slice(&lay.acc.vals[w]),
+            Region::Bin { .. } => return None,
+        }
+    }
+    vals.sort_unstable_by(f64::total_cmp);
+    let p = Psi {
+        vals: &vals,
+        pts: &pts,
+        below,
+        above,
+        mid,
+        r: lay.r,
+        d,
+    };
+    // The zero set of psi is an interval [z1, z2] (usually one point): its midpoint.
+    let z1 = p.root(lo, hi, false);
+    let z2 = p.root(lo, hi, true);
+    Some(if z1 == z2 { z1 } else { z1 + (z2 - z1) * 0.5 })
+}
+
+/// The exact psi on a bracket: psi(c) = d (above - below) + sum_mid (y - c)
+/// + sum_vals clip(y - c) + sum_pts n clip(v - c).
+struct Psi<'a> {
+    vals: &'a [f64],
+    pts: &'a [(f64, u64)],
+    below: u64,
+    above: u64,
+    mid: Gap,
+    r: f64,
+    d: f64,
+}
+
+impl Psi<'_> {
+    /// (constant, active count, active sum of (y - r)) of psi's linear piece at c:
+    /// psi(c) = konst + sum + cnt (r - c).
+    fn piece(&self, c: f64) -> (f64, f64, f64) {
+        let (d, vals) = (self.d, self.vals);
+        let a = vals.partition_point(|&y| y < c - d);
+        let b = vals.partition_point(|&y| y <= c + d);
+        let mut konst =
+            d * ((self.above + (vals.len() - b) as u64) as f64 - (self.below + a as u64) as f64);
+        let mut cnt = (b - a) as f64 + self.mid.n as f64;
+        let r = self.r;
+        let mut sum = psum_map(&vals[a..b], |y| y - r) + self.mid.s1;
+        for &(v, n) in self.pts {
+            if v - c > d {
+                konst += n as f64 * d;
+            } else if v - c < -d {
+                konst -= n as f64 * d;
+            } else {
+                cnt += n as f64;
+                sum += n as f64 * (v - r);
+            }
+        }
+        (konst, cnt, sum)
+    }
+
+    fn eval(&self, c: f64) -> f64 {
+        let (k, cnt, s) = self.piece(c);
+        k + s + cnt * (self.r - c)
+    }
+
+    /// The left end of the zero set (`right = false`: boundary of psi > 0) or its right
+    /// end (`right = true`: boundary of psi >= 0), within [lo, hi].
+    fn root(&self, lo: f64, hi: f64, right: bool) -> f64 {
+        let pos = |c: f64| {
+            let v = self.eval(c);
+            if right {
+                v >= 0.0
+            } else {
+                v > 0.0
+            }
+        };
+        let (mut a, mut b) = (lo, hi);
+        if !pos(a) {
+            return a;
+        }
+        if pos(b) {
+            return b;
+        }
+        // Breakpoints y +- d delimit the linear pieces; find the piece by bisection.
+        let d = self.d;
+        let mut bps: Vec<f64> = self
+            .vals
+            .iter()
+            .chain(self.pts.iter().map(|(v, _)| v))
+            .flat_map(|&y| [y - d, y + d])
+            .filter(|&x| x > a && x < b)
+            .collect();
+        bps.sort_unstable_by(f64::total_cmp);
+        bps.dedup();
+        let (mut i, mut j) = (0usize, bps.len());
+        while i < j {
+            let m = (i + j) / 2;
+            if pos(bps[m]) {
+                a = bps[m];
+                i = m + 1;
+            } else {
+                b = bps[m];
+                j = m;
+            }
+        }
+        // pos(a) and !pos(b), psi linear on [a, b]: psi(c) = konst + sum + cnt (r - c).
+        let (konst, cnt, sum) = self.piece(a + (b - a) * 0.5);
+        if cnt == 0.0 {
+            // A constant piece: psi jumps nowhere (it is continuous), so the constant is
+            // zero and the boundary is an end of the piece.
+            return if right { b } else { a };
+        }
+        (self.r + (konst + sum) / cnt).clamp(a, b)
+    }
+}
+
+#[cfg(test)]
+mod tests;
