@@ -15,6 +15,19 @@ pub enum Error {
     Value(String),
     /// A class target outside [0, C) that is not ignore_index (maps to IndexError, like torch).
     Target(String),
+    /// Malformed input data; the message names file, line and column (maps to ValueError).
+    Parse(String),
+    /// An I/O failure; the message names the file (maps to the OSError subclass of the kind).
+    Io(std::io::ErrorKind, String),
+    /// The caller asked to stop (Ctrl-C between chunks; maps to KeyboardInterrupt).
+    Interrupted,
+}
+
+impl Error {
+    /// An I/O error with the path it concerns.
+    pub fn io(path: &str, e: &std::io::Error) -> Error {
+        Error::Io(e.kind(), format!("{path}: {e}"))
+    }
 }
 
 impl fmt::Display for Error {
@@ -22,7 +35,10 @@ impl fmt::Display for Error {
         match self {
             Error::Shape(m) => write!(f, "{m}"),
             Error::ThreadPool(m) => write!(f, "could not start the thread pool: {m}"),
-            Error::Value(m) | Error::Target(m) => write!(f, "{m}"),
+            Error::Value(m) | Error::Target(m) | Error::Parse(m) | Error::Io(_, m) => {
+                write!(f, "{m}")
+            }
+            Error::Interrupted => write!(f, "interrupted"),
         }
     }
 }

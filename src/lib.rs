@@ -12,6 +12,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod error;
+pub mod io;
 pub mod loss;
 pub mod ops;
 pub mod parallel;

@@ -10,3 +10,4 @@ pub mod counts;
 pub mod keys;
 pub mod moments;
 pub mod select;
+pub mod ser;

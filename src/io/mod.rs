@@ -1,0 +1,66 @@
+//! Readers of label files: CSV/TSV (header, column by name or index, RFC 4180 quoting,
+//! CRLF, UTF-8 BOM), text with one value per line, gzip of both, and `.npy`
+//! (memory-mapped; f32/f64/ints/bool, either byte order).
+//!
+//! Why this shape: a reader thread cuts the (decompressed) byte stream into blocks that
+//! end at a record boundary (a newline outside quotes: quote parity is enough for
+//! RFC 4180, where an escaped quote is two quotes), and counts each block's lines so
+//! errors carry the file's line number. Blocks are parsed on the pool in parallel;
+//! blocks without a quote take a hand-written memchr path, the others the `csv` crate.
+//! Results merge in block order, so they do not depend on the thread count.
+
+pub mod npy;
+pub mod text;
+
+use crate::error::{Error, Result};
+
+/// Which column of a delimited file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Column {
+    /// The only column, or the last one when there are several (e.g. `id,label`).
+    Auto,
+    Index(usize),
+    Name(String),
+}
+
+/// What to do with NaN and empty values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// Raise an error naming the line and column.
+    Raise,
+    /// Skip them and count how many were skipped.
+    Skip,
+}
+
+/// Progress and interruption: called between batches of blocks with the bytes (or
+/// values) done and the total when known. Returning an error (e.g. Interrupted) stops
+/// the scan.
+pub trait Progress {
+    fn report(&mut self, pass: u32, done: u64, total: u64) -> Result<()>;
+}
+
+/// No progress reporting.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn report(&mut self, _: u32, _: u64, _: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Counters of one scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ScanInfo {
+    /// Records read (data lines, or array elements).
+    pub records: u64,
+    /// NaN or empty values skipped under `Missing::Skip`.
+    pub skipped: u64,
+    /// Passes over the source (a spill file counts as the source).
+    pub passes: u32,
+    /// Bytes of the source.
+    pub bytes: u64,
+}
+
+pub(crate) fn parse_err(path: &str, line: u64, col: usize, msg: String) -> Error {
+    Error::Parse(format!("{path}:{line}: column {col}: {msg}"))
+}

@@ -1,0 +1,365 @@
+//! `.npy` files, memory-mapped: 1-D arrays, or one column of a 2-D C-order array.
+//!
+//! Pages are released (MADV_DONTNEED) once a chunk is processed, so the resident set
+//! does not grow with the file while the page cache still serves later passes.
+
+use std::fs::File;
+
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use super::{Missing, Progress, ScanInfo};
+use crate::error::{Error, Result};
+use crate::parallel::pool;
+use crate::stats::counts::IntCounts;
+use crate::stats::select::{PassAcc, Selector};
+
+/// Elements per parallel chunk.
+const CHUNK: usize = 1 << 20;
+
+/// Element types we read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    F32,
+    F64,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+    Bool,
+}
+
+impl Kind {
+    fn size(self) -> usize {
+        match self {
+            Kind::I8 | Kind::U8 | Kind::Bool => 1,
+            Kind::I16 | Kind::U16 => 2,
+            Kind::F32 | Kind::I32 | Kind::U32 => 4,
+            Kind::F64 | Kind::I64 | Kind::U64 => 8,
+        }
+    }
+    /// Integer or bool labels (classification-ready).
+    pub fn is_int(self) -> bool {
+        !matches!(self, Kind::F32 | Kind::F64)
+    }
+}
+
+/// An open `.npy` file.
+pub struct Npy {
+    pub path: String,
+    map: Mmap,
+    offset: usize,
+    pub kind: Kind,
+    big: bool,
+    pub rows: usize,
+    pub cols: usize,
+    pub two_d: bool,
+}
+
+fn bad(path: &str, m: &str) -> Error {
+    Error::Parse(format!("{path}: not a readable .npy file: {m}"))
+}
+
+fn dict_value<'a>(h: &'a str, key: &str) -> Option<&'a str> {
+    let i = h.find(&format!("'{key}'"))?;
+    let rest = &h[i + key.len() + 2..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    Some(rest)
+}
+
+impl Npy {
+    pub fn open(path: &str) -> Result<Npy> {
+        let f = File::open(path).map_err(|e| Error::io(path, &e))?;
+        // SAFETY: the map is read-only; a file truncated underneath us while mapped is
+        // outside what any reader can defend against (numpy's memmap shares this).
+        let map = unsafe { Mmap::map(&f) }.map_err(|e| Error::io(path, &e))?;
+        if map.len() < 10 || &map[..6] != b"\x93NUMPY" {
+            return Err(bad(path, "missing the \\x93NUMPY magic"));
+        }
+        let (hlen, start): (usize, usize) = match map[6] {
+            1 => (u16::from_le_bytes([map[8], map[9]]) as usize, 10),
+            2 | 3 => {
+                if map.len() < 12 {
+                    return Err(bad(path, "truncated header"));
+                }
+                (
+                    u32::from_le_bytes([map[8], map[9], map[10], map[11]]) as usize,
+                    12,
+                )
+            }
+            v => return Err(bad(path, &format!("unsupported format version {v}"))),
+        };
+        let end = start
+            .checked_add(hlen)
+            .filter(|&e| e <= map.len())
+            .ok_or_else(|| bad(path, "truncated header"))?;
+        let h =
+            std::str::from_utf8(&map[start..end]).map_err(|_| bad(path, "header is not text"))?;
+        let descr = dict_value(h, "descr").ok_or_else(|| bad(path, "no 'descr' in header"))?;
+        let descr = descr
+            .trim_start_matches(['\'', '"'])
+            .split(['\'', '"'])
+            .next()
+            .unwrap_or("");
+        let (big, code) = match descr.as_bytes().first() {
+            Some(b'>') => (true, &descr[1..]),
+            Some(b'<') | Some(b'|') | Some(b'=') => (false, &descr[1..]),
+            _ => (false, descr),
+        };
+        let kind = match code {
+            "f4" => Kind::F32,
+            "f8" => Kind::F64,
+            "i1" => Kind::I8,
+            "i2" => Kind::I16,
+            "i4" => Kind::I32,
+            "i8" => Kind::I64,
+            "u1" => Kind::U8,
+            "u2" => Kind::U16,
+            "u4" => Kind::U32,
+            "u8" => Kind::U64,
+            "b1" => Kind::Bool,
+            other => {
+                return Err(Error::Value(format!(
+                    "{path}: unsupported .npy dtype {other:?} (expected float32/float64, an integer or bool type)"
+                )))
+            }
+        };
+        let fortran = dict_value(h, "fortran_order")
+            .map(|v| v.starts_with("True"))
+            .unwrap_or(false);
+        let shape_s = dict_value(h, "shape").ok_or_else(|| bad(path, "no 'shape' in header"))?;
+        let inner = shape_s
+            .strip_prefix('(')
+            .and_then(|s| s.split(')').next())
+            .ok_or_else(|| bad(path, "malformed shape"))?;
+        let dims: Vec<usize> = inner
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_end_matches('L').parse::<usize>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad(path, "malformed shape"))?;
+        let (rows, cols, two_d) = match dims.as_slice() {
+            [] => (1, 1, false),
+            [n] => (*n, 1, false),
+            [n, k] => (*n, *k, true),
+            _ => {
+                return Err(Error::Shape(format!(
+                    "{path}: expected a 1-D or 2-D array, got shape {dims:?}"
+                )))
+            }
+        };
+        if fortran && two_d && cols > 1 && rows > 1 {
+            return Err(Error::Value(format!(
+                "{path}: Fortran-ordered 2-D arrays are not supported; save with np.ascontiguousarray"
+            )));
+        }
+        let need = rows
+            .checked_mul(cols)
+            .and_then(|x| x.checked_mul(kind.size()))
+            .and_then(|x| x.checked_add(end))
+            .ok_or_else(|| bad(path, "shape too large"))?;
+        if map.len() < need {
+            return Err(bad(
+                path,
+                &format!("file has {} bytes, the header promises {need}", map.len()),
+            ));
+        }
+        Ok(Npy {
+            path: path.to_owned(),
+            map,
+            offset: end,
+            kind,
+            big,
+            rows,
+            cols,
+            two_d,
+        })
+    }
+
+    /// Values of column `col` for rows [r0, r1), as f64.
+    fn read(&self, col: usize, r0: usize, r1: usize, out: &mut Vec<f64>) {
+        out.clear();
+        let sz = self.kind.size();
+        let stride = self.cols * sz;
+        let base = self.offset + col * sz;
+        let big = self.big;
+        macro_rules! conv {
+            ($t:ty, $n:expr) => {{
+                for r in r0..r1 {
+                    let p = base + r * stride;
+                    let mut b = [0u8; $n];
+                    b.copy_from_slice(&self.map[p..p + $n]);
+                    let v = if big {
+                        <$t>::from_be_bytes(b)
+                    } else {
+                        <$t>::from_le_bytes(b)
+                    };
+                    out.push(v as f64);
+                }
+            }};
+        }
+        match self.kind {
+            Kind::F32 => conv!(f32, 4),
+            Kind::F64 => conv!(f64, 8),
+            Kind::I8 => conv!(i8, 1),
+            Kind::I16 => conv!(i16, 2),
+            Kind::I32 => conv!(i32, 4),
+            Kind::I64 => conv!(i64, 8),
+            Kind::U8 => conv!(u8, 1),
+            Kind::U16 => conv!(u16, 2),
+            Kind::U32 => conv!(u32, 4),
+            Kind::U64 => conv!(u64, 8),
+            Kind::Bool => conv!(u8, 1),
+        }
+    }
+
+    /// Drop the pages of rows [r0, r1) from the resident set.
+    fn release(&self, r0: usize, r1: usize) {
+        let page = 4096usize;
+        let a = self.offset + r0 * self.cols * self.kind.size();
+        let b = self.offset + r1 * self.cols * self.kind.size();
+        let a = a.div_ceil(page) * page;
+        let b = b / page * page;
+        if b > a {
+            // SAFETY: a read-only shared file mapping: DONTNEED drops our page-table
+            // entries and the pages are read back from the file on next access.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a)
+            };
+        }
+    }
+
+    fn check_col(&self, col: usize) -> Result<()> {
+        if col >= self.cols {
+            return Err(Error::Value(format!(
+                "{}: column {col} is out of range for an array with {} columns",
+                self.path, self.cols
+            )));
+        }
+        Ok(())
+    }
+
+    /// Run every pass of `sel` over column `col`.
+    pub fn scan_regression(
+        &self,
+        col: usize,
+        missing: Missing,
+        sel: &mut Selector,
+        prog: &mut dyn Progress,
+    ) -> Result<ScanInfo> {
+        self.check_col(col)?;
+        let pool = pool()?;
+        let threads = pool.current_num_threads().max(1);
+        let mut info = ScanInfo {
+            records: self.rows as u64,
+            bytes: (self.rows * self.cols * self.kind.size()) as u64,
+            ..Default::default()
+        };
+        loop {
+            info.passes += 1;
+            let pass = info.passes;
+            let mut r = 0usize;
+            let mut skipped = 0u64;
+            while r < self.rows {
+                let starts: Vec<usize> = (0..2 * threads)
+                    .map(|i| r + i * CHUNK)
+                    .filter(|&s| s < self.rows)
+                    .collect();
+                let end = (r + 2 * threads * CHUNK).min(self.rows);
+                let plan = &sel.plan;
+                let parts: Vec<Result<(PassAcc, u64)>> = pool.install(|| {
+                    starts
+                        .par_iter()
+                        .map(|&s| {
+                            let e = (s + CHUNK).min(self.rows);
+                            let mut v = Vec::with_capacity(e - s);
+                            self.read(col, s, e, &mut v);
+                            let mut sk = 0u64;
+                            if let Some(i) = v.iter().position(|x| x.is_nan()) {
+                                if missing == Missing::Raise {
+                                    return Err(Error::Parse(format!(
+                                        "{}: NaN at index {} (pass nan='skip' to skip NaN values)",
+                                        self.path,
+                                        s + i
+                                    )));
+                                }
+                                let before = v.len();
+                                v.retain(|x| !x.is_nan());
+                                sk = (before - v.len()) as u64;
+                            }
+                            let mut a = PassAcc::new(plan);
+                            a.add(plan, &v);
+                            self.release(s, e);
+                            Ok((a, sk))
+                        })
+                        .collect()
+                });
+                for p in parts {
+                    let (a, sk) = p?;
+                    sel.acc.merge(&a);
+                    skipped += sk;
+                }
+                r = end;
+                prog.report(pass, r as u64, self.rows as u64)?;
+            }
+            if pass == 1 {
+                info.skipped = skipped;
+            }
+            if !sel.finish_pass()? {
+                break;
+            }
+        }
+        Ok(info)
+    }
+
+    /// Counts of the integer labels of column `col`.
+    pub fn scan_int_classes(&self, col: usize, prog: &mut dyn Progress) -> Result<IntCounts> {
+        self.check_col(col)?;
+        if !self.kind.is_int() {
+            return Err(Error::Value(format!(
+                "{}: class labels must be integers, the array holds {:?}",
+                self.path, self.kind
+            )));
+        }
+        let pool = pool()?;
+        let starts: Vec<usize> = (0..self.rows).step_by(CHUNK).collect();
+        let mut total = IntCounts::default();
+        for batch in starts.chunks(2 * pool.current_num_threads().max(1)) {
+            let parts: Vec<Result<IntCounts>> = pool.install(|| {
+                batch
+                    .par_iter()
+                    .map(|&s| {
+                        let e = (s + CHUNK).min(self.rows);
+                        let mut v = Vec::with_capacity(e - s);
+                        self.read(col, s, e, &mut v);
+                        let mut c = IntCounts::default();
+                        for (i, x) in v.into_iter().enumerate() {
+                            if x.abs() >= 9_007_199_254_740_992.0 {
+                                return Err(Error::Value(format!(
+                                    "{}: class label {x} at index {} is too large (|label| >= 2^53)",
+                                    self.path,
+                                    s + i
+                                )));
+                            }
+                            c.add_one(x as i64, 1);
+                        }
+                        self.release(s, e);
+                        Ok(c)
+                    })
+                    .collect()
+            });
+            for p in parts {
+                total.merge(&p?);
+            }
+            let done = batch.last().map_or(0, |&s| (s + CHUNK).min(self.rows));
+            prog.report(1, done as u64, self.rows as u64)?;
+        }
+        Ok(total)
+    }
+}

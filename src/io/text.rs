@@ -1,0 +1,788 @@
+//! Delimited and one-value-per-line text, plain or gzip: blocks, fields, scans.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::thread::JoinHandle;
+
+use rayon::prelude::*;
+
+use super::{parse_err, Column, Missing, Progress, ScanInfo};
+use crate::error::{Error, Result};
+use crate::parallel::pool;
+use crate::stats::counts::StrCounts;
+use crate::stats::select::{PassAcc, Selector};
+
+/// Target block size: large enough to amortise per-block work (a pass-1 histogram is
+/// 512 KiB), small enough that a batch of blocks per thread stays a few tens of MiB.
+const BLOCK: usize = 4 << 20;
+/// A record longer than this is an error rather than unbounded memory.
+pub const MAX_RECORD: usize = 64 << 20;
+/// Values per chunk when re-reading a spill file.
+const SPILL_CHUNK: usize = 1 << 19;
+
+/// Options of a text scan.
+#[derive(Clone, Debug)]
+pub struct TextOpts {
+    /// Field delimiter; None = one value per line (the whole line is the value).
+    pub delimiter: Option<u8>,
+    /// The first line is a header.
+    pub header: bool,
+    pub column: Column,
+    pub missing: Missing,
+    /// The file is gzip-compressed.
+    pub gz: bool,
+}
+
+/// A run of whole records.
+struct Block {
+    data: Vec<u8>,
+    /// Line number (1-based) of the block's first byte.
+    line: u64,
+    quoted: bool,
+}
+
+fn open(path: &str, gz: bool) -> Result<Box<dyn Read + Send>> {
+    let f = File::open(path).map_err(|e| Error::io(path, &e))?;
+    Ok(if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 20,
+            f,
+        )))
+    } else {
+        Box::new(f)
+    })
+}
+
+fn read_some(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize, path: &str) -> Result<usize> {
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    let mut got = 0;
+    while got < want {
+        match r.read(&mut buf[start + got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                buf.truncate(start + got);
+                return Err(Error::io(path, &e));
+            }
+        }
+    }
+    buf.truncate(start + got);
+    Ok(got)
+}
+
+/// Cuts a byte stream into blocks of whole records (newline outside quotes).
+struct Cutter {
+    pending: Vec<u8>,
+    scanned: usize,
+    in_quote: bool,
+    quotes: bool,
+    /// Index of the last newline outside quotes in `pending`, and newlines up to it.
+    last_nl: Option<usize>,
+    nl_to_last: u64,
+    nl_total: u64,
+    line: u64,
+    quote_char: Option<u8>,
+}
+
+impl Cutter {
+    fn scan(&mut self) {
+        let start = self.scanned;
+        let data = &self.pending[start..];
+        match self.quote_char {
+            Some(q) => {
+                for i in memchr::memchr2_iter(q, b'\n', data) {
+                    if data[i] == q {
+                        self.in_quote = !self.in_quote;
+                        self.quotes = true;
+                    } else {
+                        self.nl_total += 1;
+                        if !self.in_quote {
+                            self.last_nl = Some(start + i);
+                            self.nl_to_last = self.nl_total;
+                        }
+                    }
+                }
+            }
+            None => {
+                if let Some(i) = memchr::memrchr(b'\n', data) {
+                    self.nl_total += memchr::memchr_iter(b'\n', data).count() as u64;
+                    self.last_nl = Some(start + i);
+                    self.nl_to_last = self.nl_total;
+                }
+            }
+        }
+        self.scanned = self.pending.len();
+    }
+
+    /// Take the block up to the last record boundary.
+    fn take(&mut self) -> Option<Block> {
+        let end = self.last_nl? + 1;
+        let rest = self.pending.split_off(end);
+        let data = std::mem::replace(&mut self.pending, rest);
+        let b = Block {
+            data,
+            line: self.line,
+            quoted: self.quotes,
+        };
+        self.line += self.nl_to_last;
+        self.nl_total = 0;
+        self.nl_to_last = 0;
+        self.last_nl = None;
+        self.scanned = 0;
+        self.quotes = false;
+        self.in_quote = false;
+        // Re-scan the tail (it is short: less than one record plus a read).
+        self.scan();
+        Some(b)
+    }
+}
+
+/// Start the reader thread. Returns the header record (without its newline) when asked
+/// for, and the channel of blocks.
+fn spawn_reader(
+    path: &str,
+    opts: &TextOpts,
+) -> Result<(Option<Vec<u8>>, Receiver<Result<Block>>, JoinHandle<()>)> {
+    let mut r = open(path, opts.gz)?;
+    let quote_char = opts.delimiter.map(|_| b'"');
+    let mut c = Cutter {
+        pending: Vec::with_capacity(BLOCK + (1 << 16)),
+        scanned: 0,
+        in_quote: false,
+        quotes: false,
+        last_nl: None,
+        nl_to_last: 0,
+        nl_total: 0,
+        line: 1,
+        quote_char,
+    };
+    // BOM and header, read synchronously so errors in them surface here.
+    let mut eof = read_some(&mut r, &mut c.pending, 1 << 16, path)? == 0;
+    if c.pending.starts_with(b"\xEF\xBB\xBF") {
+        c.pending.drain(..3);
+    }
+    let mut header = None;
+    if opts.header {
+        loop {
+            c.scan();
+            if c.last_nl.is_some() || eof {
+                break;
+            }
+            if c.pending.len() > MAX_RECORD {
+                return Err(parse_err(
+                    path,
+                    1,
+                    1,
+                    "the header is longer than 64 MiB".into(),
+                ));
+            }
+            eof = read_some(&mut r, &mut c.pending, 1 << 20, path)? == 0;
+        }
+        // The first newline outside quotes ends the header.
+        let mut inq = false;
+        let mut end = c.pending.len();
+        for (i, &b) in c.pending.iter().enumerate() {
+            if Some(b) == quote_char {
+                inq = !inq;
+            } else if b == b'\n' && !inq {
+                end = i;
+                break;
+            }
+        }
+        let mut h: Vec<u8> = c.pending.drain(..(end + 1).min(c.pending.len())).collect();
+        let lines = h.iter().filter(|&&b| b == b'\n').count() as u64;
+        while h.last() == Some(&b'\n') || h.last() == Some(&b'\r') {
+            h.pop();
+        }
+        c.line += lines.max(1);
+        c.scanned = 0;
+        c.in_quote = false;
+        c.quotes = false;
+        c.last_nl = None;
+        c.nl_total = 0;
+        c.nl_to_last = 0;
+        header = Some(h);
+    }
+    c.scan();
+    let (tx, rx) = sync_channel::<Result<Block>>(4);
+    let path = path.to_owned();
+    let h = std::thread::Builder::new()
+        .name("headstart-reader".into())
+        .spawn(move || {
+            let mut eof = eof;
+            loop {
+                while !eof && c.pending.len() < BLOCK {
+                    match read_some(&mut r, &mut c.pending, BLOCK, &path) {
+                        Ok(0) => eof = true,
+                        Ok(_) => c.scan(),
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                if eof {
+                    if !c.pending.is_empty() {
+                        let b = Block {
+                            data: std::mem::take(&mut c.pending),
+                            line: c.line,
+                            quoted: c.quotes || c.in_quote,
+                        };
+                        let _ = tx.send(Ok(b));
+                    }
+                    return;
+                }
+                match c.take() {
+                    Some(b) => {
+                        if tx.send(Ok(b)).is_err() {
+                            return; // the consumer stopped (error or interrupt)
+                        }
+                    }
+                    None => {
+                        if c.pending.len() > MAX_RECORD {
+                            let _ = tx.send(Err(parse_err(
+                                &path,
+                                c.line,
+                                1,
+                                "a record is longer than 64 MiB (missing newline or unclosed quote?)"
+                                    .into(),
+                            )));
+                            return;
+                        }
+                        // grow: read more before cutting
+                        match read_some(&mut r, &mut c.pending, BLOCK, &path) {
+                            Ok(0) => eof = true,
+                            Ok(_) => c.scan(),
+                            Err(e) => {
+                                let _ = tx.send(Err(e));
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        })
+        .map_err(|e| Error::io("reader thread", &e))?;
+    Ok((header, rx, h))
+}
+
+/// Split a header record into field names (with the csv crate: quoting rules apply).
+fn header_fields(h: &[u8], delim: u8) -> Vec<String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delim)
+        .flexible(true)
+        .from_reader(h);
+    let mut rec = csv::ByteRecord::new();
+    match rdr.read_byte_record(&mut rec) {
+        Ok(true) => rec
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_string())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Resolve the column to read and the number of fields expected per record.
+fn resolve_column(
+    path: &str,
+    header: Option<&[u8]>,
+    first: Option<&[u8]>,
+    opts: &TextOpts,
+) -> Result<(usize, Option<usize>, String)> {
+    let Some(d) = opts.delimiter else {
+        return Ok((0, None, "value".into()));
+    };
+    let names = match header {
+        Some(h) => header_fields(h, d),
+        None => {
+            let n = first.map(|f| header_fields(f, d).len()).unwrap_or(1);
+            (0..n).map(|i| format!("column {i}")).collect()
+        }
+    };
+    let nf = names.len().max(1);
+    let idx = match &opts.column {
+        Column::Auto => nf - 1,
+        Column::Index(i) => {
+            if *i >= nf {
+                return Err(Error::Value(format!(
+                    "{path}: column index {i} is out of range: the file has {nf} columns ({})",
+                    names.join(", ")
+                )));
+            }
+            *i
+        }
+        Column::Name(n) => names.iter().position(|x| x == n).ok_or_else(|| {
+            Error::Value(format!(
+                "{path}: no column named {n:?}; the header has: {}",
+                names.join(", ")
+            ))
+        })?,
+    };
+    let name = names.get(idx).cloned().unwrap_or_default();
+    Ok((idx, Some(nf), name))
+}
+
+/// Call `f(field, line)` for the chosen field of every record of a block.
+fn for_each_field(
+    path: &str,
+    b: &Block,
+    delim: Option<u8>,
+    col: usize,
+    nfields: Option<usize>,
+    mut f: impl FnMut(&[u8], u64) -> Result<()>,
+) -> Result<()> {
+    if !b.quoted || delim.is_none() {
+        let data = &b.data[..];
+        let mut line = b.line;
+        let mut start = 0;
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+            let mut rec = &data[start..end];
+            if rec.last() == Some(&b'\r') {
+                rec = &rec[..rec.len() - 1];
+            }
+            match delim {
+                None => f(rec, line)?,
+                Some(d) => {
+                    if rec.is_empty() {
+                        f(rec, line)?;
+                    } else {
+                        let mut k = 0usize;
+                        let mut fs = 0usize;
+                        let mut field: Option<&[u8]> = None;
+                        for i in memchr::memchr_iter(d, rec) {
+                            if k == col {
+                                field = Some(&rec[fs..i]);
+                            }
+                            k += 1;
+                            fs = i + 1;
+                        }
+                        if k == col {
+                            field = Some(&rec[fs..]);
+                        }
+                        let found = k + 1;
+                        if let Some(nf) = nfields {
+                            if found != nf {
+                                return Err(parse_err(
+                                    path,
+                                    line,
+                                    found.min(nf),
+                                    format!("expected {nf} fields, found {found}"),
+                                ));
+                            }
+                        }
+                        match field {
+                            Some(x) => f(x, line)?,
+                            None => {
+                                return Err(parse_err(
+                                    path,
+                                    line,
+                                    col + 1,
+                                    format!("expected at least {} fields, found {found}", col + 1),
+                                ))
+                            }
+                        }
+                    }
+                }
+            }
+            line += 1;
+            start = end + 1;
+        }
+        return Ok(());
+    }
+    let d = delim.unwrap_or(b',');
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(d)
+        .flexible(true)
+        .from_reader(&b.data[..]);
+    let mut rec = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = b.line + rec.position().map_or(1, |p| p.line()) - 1;
+                if let Some(nf) = nfields {
+                    if rec.len() != nf {
+                        return Err(parse_err(
+                            path,
+                            line,
+                            rec.len().min(nf),
+                            format!("expected {nf} fields, found {}", rec.len()),
+                        ));
+                    }
+                }
+                match rec.get(col) {
+                    Some(x) => f(x, line)?,
+                    None => {
+                        return Err(parse_err(
+                            path,
+                            line,
+                            col + 1,
+                            format!("expected at least {} fields, found {}", col + 1, rec.len()),
+                        ))
+                    }
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(b.line, |p| b.line + p.line() - 1);
+                return Err(parse_err(path, line, 1, format!("malformed CSV: {e}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn trim(x: &[u8]) -> &[u8] {
+    let s = x
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(x.len());
+    let e = x
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |i| i + 1);
+    &x[s..e]
+}
+
+/// Parse a numeric field; `Ok(None)` for a missing value (empty or NaN) under Skip.
+#[inline]
+fn parse_value(
+    path: &str,
+    x: &[u8],
+    line: u64,
+    col: usize,
+    missing: Missing,
+) -> Result<Option<f64>> {
+    let t = trim(x);
+    let v = std::str::from_utf8(t)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok());
+    match v {
+        Some(v) if !v.is_nan() => Ok(Some(v)),
+        _ if missing == Missing::Skip && (t.is_empty() || v.is_some()) => Ok(None),
+        Some(_) => Err(parse_err(
+            path,
+            line,
+            col,
+            "NaN value (pass nan='skip' to skip NaN and empty values)".into(),
+        )),
+        None if t.is_empty() => Err(parse_err(
+            path,
+            line,
+            col,
+            "empty value (pass nan='skip' to skip NaN and empty values)".into(),
+        )),
+        None => Err(parse_err(
+            path,
+            line,
+            col,
+            format!(
+                "expected a number, found {:?}",
+                String::from_utf8_lossy(&t[..t.len().min(60)])
+            ),
+        )),
+    }
+}
+
+/// A temporary file of the parsed values (f64, little-endian), unlinked at creation so
+/// it disappears with the process whatever happens.
+struct Spill {
+    w: BufWriter<File>,
+    n: u64,
+}
+
+impl Spill {
+    fn new() -> Result<Spill> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir();
+        let p = dir.join(format!(
+            "headstart-spill-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let ps = p.display().to_string();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&p)
+            .map_err(|e| Error::io(&ps, &e))?;
+        let _ = std::fs::remove_file(&p);
+        Ok(Spill {
+            w: BufWriter::with_capacity(1 << 20, f),
+            n: 0,
+        })
+    }
+
+    fn write(&mut self, v: &[f64]) -> Result<()> {
+        for &x in v {
+            self.w
+                .write_all(&x.to_le_bytes())
+                .map_err(|e| Error::io("spill file", &e))?;
+        }
+        self.n += v.len() as u64;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(File, u64)> {
+        let mut f = self
+            .w
+            .into_inner()
+            .map_err(|e| Error::io("spill file", e.error()))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io("spill file", &e))?;
+        Ok((f, self.n))
+    }
+}
+
+/// Exact regression statistics of one column of a text file: pass 1 parses the file
+/// (spilling the parsed values to a temporary file), the later passes of `sel` re-read
+/// the spill.
+pub fn scan_regression(
+    path: &str,
+    opts: &TextOpts,
+    sel: &mut Selector,
+    prog: &mut dyn Progress,
+) -> Result<(ScanInfo, String)> {
+    let total = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, &e))?
+        .len();
+    let (header, rx, h) = spawn_reader(path, opts)?;
+    let pool = pool()?;
+    let mut info = ScanInfo {
+        bytes: total,
+        passes: 1,
+        ..Default::default()
+    };
+    let mut spill = Spill::new()?;
+    let mut col: Option<(usize, Option<usize>, String)> = None;
+    let threads = pool.current_num_threads().max(1);
+    let mut done_bytes = 0u64;
+    let res = (|| -> Result<()> {
+        let mut it = rx.iter();
+        loop {
+            let mut batch = Vec::with_capacity(2 * threads);
+            for b in it.by_ref() {
+                batch.push(b?);
+                if batch.len() >= 2 * threads {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            if col.is_none() {
+                let first = batch[0].data.split(|&c| c == b'\n').next();
+                col = Some(resolve_column(path, header.as_deref(), first, opts)?);
+            }
+            let (ci, nf, _) = col.clone().unwrap_or((0, None, String::new()));
+            let plan = &sel.plan;
+            let parts: Vec<Result<(PassAcc, Vec<f64>, u64, u64)>> = pool.install(|| {
+                batch
+                    .par_iter()
+                    .map(|b| {
+                        let mut vals = Vec::with_capacity(b.data.len() / 8);
+                        let (mut skipped, mut recs) = (0u64, 0u64);
+                        for_each_field(path, b, opts.delimiter, ci, nf, |x, line| {
+                            recs += 1;
+                            match parse_value(path, x, line, ci + 1, opts.missing)? {
+                                Some(v) => vals.push(v),
+                                None => skipped += 1,
+                            }
+                            Ok(())
+                        })?;
+                        let mut acc = PassAcc::new(plan);
+                        acc.add(plan, &vals);
+                        Ok((acc, vals, skipped, recs))
+                    })
+                    .collect()
+            });
+            for p in parts {
+                let (acc, vals, skipped, recs) = p?;
+                sel.acc.merge(&acc);
+                spill.write(&vals)?;
+                info.skipped += skipped;
+                info.records += recs;
+            }
+            done_bytes += batch.iter().map(|b| b.data.len() as u64).sum::<u64>();
+            prog.report(1, done_bytes.min(total), total)?;
+        }
+        Ok(())
+    })();
+    drop(rx);
+    let _ = h.join();
+    res?;
+    let name = col.map(|c| c.2).unwrap_or_default();
+    let (mut file, n) = spill.finish()?;
+    while sel.finish_pass()? {
+        info.passes += 1;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io("spill file", &e))?;
+        replay(&mut file, n, sel, info.passes, prog)?;
+    }
+    Ok((info, name))
+}
+
+/// One pass of `sel` over a spill file of n values.
+fn replay(
+    file: &mut File,
+    n: u64,
+    sel: &mut Selector,
+    pass: u32,
+    prog: &mut dyn Progress,
+) -> Result<()> {
+    let pool = pool()?;
+    let threads = pool.current_num_threads().max(1);
+    let mut left = n;
+    let mut buf = vec![0u8; SPILL_CHUNK * 8];
+    while left > 0 {
+        let mut chunks: Vec<Vec<f64>> = Vec::new();
+        while left > 0 && chunks.len() < 2 * threads {
+            let k = (left as usize).min(SPILL_CHUNK);
+            file.read_exact(&mut buf[..k * 8])
+                .map_err(|e| Error::io("spill file", &e))?;
+            chunks.push(
+                buf[..k * 8]
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect(),
+            );
+            left -= k as u64;
+        }
+        let plan = &sel.plan;
+        let parts: Vec<PassAcc> = pool.install(|| {
+            chunks
+                .par_iter()
+                .map(|c| {
+                    let mut a = PassAcc::new(plan);
+                    a.add(plan, c);
+                    a
+                })
+                .collect()
+        });
+        for p in &parts {
+            sel.acc.merge(p);
+        }
+        prog.report(pass, n - left, n)?;
+    }
+    Ok(())
+}
+
+/// What a class scan counts.
+#[derive(Clone, Debug, Default)]
+pub struct ClassScan {
+    pub counts: StrCounts,
+    /// Multi-label: rows read (each row a set of labels).
+    pub rows: u64,
+    pub info: ScanInfo,
+    pub column: String,
+}
+
+/// Class counts of one column (string labels; integers are strings here and become
+/// integers in the result when every label is one). With `multilabel = Some(sep)` each
+/// field is a set of labels separated by `sep` (an empty field is the empty set).
+pub fn scan_classes(
+    path: &str,
+    opts: &TextOpts,
+    multilabel: Option<u8>,
+    prog: &mut dyn Progress,
+) -> Result<ClassScan> {
+    let total = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, &e))?
+        .len();
+    let (header, rx, h) = spawn_reader(path, opts)?;
+    let pool = pool()?;
+    let threads = pool.current_num_threads().max(1);
+    let mut out = ClassScan {
+        info: ScanInfo {
+            bytes: total,
+            passes: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut col: Option<(usize, Option<usize>, String)> = None;
+    let mut done_bytes = 0u64;
+    let res = (|| -> Result<()> {
+        let mut it = rx.iter();
+        loop {
+            let mut batch = Vec::with_capacity(2 * threads);
+            for b in it.by_ref() {
+                batch.push(b?);
+                if batch.len() >= 2 * threads {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            if col.is_none() {
+                let first = batch[0].data.split(|&c| c == b'\n').next();
+                col = Some(resolve_column(path, header.as_deref(), first, opts)?);
+            }
+            let (ci, nf, _) = col.clone().unwrap_or((0, None, String::new()));
+            let parts: Vec<Result<(StrCounts, u64, u64)>> = pool.install(|| {
+                batch
+                    .par_iter()
+                    .map(|b| {
+                        let mut c = StrCounts::default();
+                        let (mut skipped, mut recs) = (0u64, 0u64);
+                        for_each_field(path, b, opts.delimiter, ci, nf, |x, line| {
+                            recs += 1;
+                            let x = if opts.delimiter.is_none() { trim(x) } else { x };
+                            match multilabel {
+                                Some(sep) => {
+                                    for l in x.split(|&ch| ch == sep) {
+                                        let l = trim(l);
+                                        if !l.is_empty() {
+                                            c.add(l);
+                                        }
+                                    }
+                                }
+                                None => {
+                                    if x.is_empty() {
+                                        if opts.missing == Missing::Skip {
+                                            skipped += 1;
+                                        } else {
+                                            return Err(parse_err(
+                                                path,
+                                                line,
+                                                ci + 1,
+                                                "empty label (pass nan='skip' to skip empty values)"
+                                                    .into(),
+                                            ));
+                                        }
+                                    } else {
+                                        c.add(x);
+                                    }
+                                }
+                            }
+                            Ok(())
+                        })?;
+                        Ok((c, skipped, recs))
+                    })
+                    .collect()
+            });
+            for p in parts {
+                let (c, skipped, recs) = p?;
+                out.counts.merge(&c);
+                out.info.skipped += skipped;
+                out.info.records += recs;
+            }
+            done_bytes += batch.iter().map(|b| b.data.len() as u64).sum::<u64>();
+            prog.report(1, done_bytes.min(total), total)?;
+        }
+        Ok(())
+    })();
+    drop(rx);
+    let _ = h.join();
+    res?;
+    out.rows = out.info.records - out.info.skipped;
+    out.column = col.map(|c| c.2).unwrap_or_default();
+    Ok(out)
+}

@@ -1,0 +1,400 @@
+//! A compact little-endian encoding of the selector and count states, for pickling and
+//! for shipping partial states between processes (Dask). Versioned by a magic tag.
+
+use super::counts::{IntCounts, StrCounts};
+use super::moments::Moments;
+use super::select::{Gap, PassAcc, Plan, Selector, Task, TaskAcc, TaskPlan, Window};
+use crate::error::{Error, Result};
+
+const MAGIC_SEL: &[u8; 8] = b"HSSEL01\0";
+const MAGIC_CNT: &[u8; 8] = b"HSCNT01\0";
+
+#[derive(Default)]
+struct W(Vec<u8>);
+
+impl W {
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f64(&mut self, v: f64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bool(&mut self, v: bool) {
+        self.0.push(v as u8);
+    }
+    fn f64s(&mut self, v: &[f64]) {
+        self.u64(v.len() as u64);
+        for &x in v {
+            self.f64(x);
+        }
+    }
+    /// Histograms are mostly zeros: stored as (index, count) pairs.
+    fn sparse(&mut self, v: &[u64]) {
+        self.u64(v.len() as u64);
+        let nz: Vec<(usize, u64)> = v.iter().copied().enumerate().filter(|x| x.1 != 0).collect();
+        self.u64(nz.len() as u64);
+        for (i, c) in nz {
+            self.u64(i as u64);
+            self.u64(c);
+        }
+    }
+    fn moments(&mut self, m: &Moments) {
+        self.u64(m.n);
+        self.f64(m.mean);
+        self.f64(m.m2);
+        self.f64(m.min);
+        self.f64(m.max);
+    }
+    fn plan(&mut self, p: &TaskPlan) {
+        self.f64(p.r);
+        self.u64(p.windows.len() as u64);
+        for w in &p.windows {
+            self.u64(w.lo);
+            self.u64(w.hi);
+            self.u64(w.shift as u64);
+            self.bool(w.collect);
+        }
+    }
+    fn tacc(&mut self, a: &TaskAcc) {
+        self.u64(a.gaps.len() as u64);
+        for g in &a.gaps {
+            self.u64(g.n);
+            self.f64(g.s1);
+            self.f64(g.s2);
+        }
+        self.u64(a.hists.len() as u64);
+        for h in &a.hists {
+            self.sparse(h);
+        }
+        self.u64(a.vals.len() as u64);
+        for v in &a.vals {
+            self.f64s(v);
+        }
+        self.sparse(&a.counts);
+    }
+}
+
+struct R<'a>(&'a [u8]);
+
+fn corrupt() -> Error {
+    Error::Value("cannot restore a headstart state: the bytes are truncated or corrupt".into())
+}
+
+impl R<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        if self.0.len() < n {
+            return Err(corrupt());
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().map_err(|_| corrupt())?,
+        ))
+    }
+    fn len(&mut self) -> Result<usize> {
+        let n = self.u64()? as usize;
+        // Every element takes at least one byte: a larger count is corrupt.
+        if n > self.0.len() * 8 + 1 << 20 {
+            return Err(corrupt());
+        }
+        Ok(n)
+    }
+    fn f64(&mut self) -> Result<f64> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+    fn bool(&mut self) -> Result<bool> {
+        Ok(self.take(1)?[0] != 0)
+    }
+    fn f64s(&mut self) -> Result<Vec<f64>> {
+        let n = self.len()?;
+        (0..n).map(|_| self.f64()).collect()
+    }
+    fn sparse(&mut self) -> Result<Vec<u64>> {
+        let n = self.u64()? as usize;
+        if n > (1 << 32) {
+            return Err(corrupt());
+        }
+        let nz = self.len()?;
+        let mut v = vec![0u64; n];
+        for _ in 0..nz {
+            let i = self.u64()? as usize;
+            let c = self.u64()?;
+            *v.get_mut(i).ok_or_else(corrupt)? = c;
+        }
+        Ok(v)
+    }
+    fn moments(&mut self) -> Result<Moments> {
+        Ok(Moments {
+            n: self.u64()?,
+            mean: self.f64()?,
+            m2: self.f64()?,
+            min: self.f64()?,
+            max: self.f64()?,
+        })
+    }
+    fn plan(&mut self) -> Result<TaskPlan> {
+        let r = self.f64()?;
+        let n = self.len()?;
+        let mut windows = Vec::with_capacity(n);
+        for _ in 0..n {
+            let lo = self.u64()?;
+            let hi = self.u64()?;
+            let shift = self.u64()?;
+            let collect = self.bool()?;
+            if hi < lo || shift > 63 {
+                return Err(corrupt());
+            }
+            windows.push(Window {
+                lo,
+                hi,
+                shift: shift as u32,
+                collect,
+            });
+        }
+        Ok(TaskPlan { r, windows })
+    }
+    fn tacc(&mut self) -> Result<TaskAcc> {
+        let ng = self.len()?;
+        let mut gaps = Vec::with_capacity(ng);
+        for _ in 0..ng {
+            gaps.push(Gap {
+                n: self.u64()?,
+                s1: self.f64()?,
+                s2: self.f64()?,
+            });
+        }
+        let nh = self.len()?;
+        let hists = (0..nh).map(|_| self.sparse()).collect::<Result<_>>()?;
+        let nv = self.len()?;
+        let vals = (0..nv).map(|_| self.f64s()).collect::<Result<_>>()?;
+        let counts = self.sparse()?;
+        Ok(TaskAcc {
+            gaps,
+            hists,
+            vals,
+            counts,
+        })
+    }
+}
+
+/// Encode a selector (its knowledge and the current pass's accumulation).
+pub fn selector_to_bytes(s: &Selector) -> Vec<u8> {
+    let mut w = W::default();
+    w.0.extend_from_slice(MAGIC_SEL);
+    w.f64s(&s.probs);
+    w.f64s(&s.deltas);
+    w.u64(s.collect_max);
+    w.u64(s.plan.pass as u64);
+    w.u64(s.plan.tasks.len() as u64);
+    for t in &s.plan.tasks {
+        w.plan(t);
+    }
+    w.moments(&s.acc.moments);
+    w.sparse(&s.acc.hist1);
+    w.u64(s.acc.tasks.len() as u64);
+    for t in &s.acc.tasks {
+        w.tacc(t);
+    }
+    w.bool(s.moments.is_some());
+    if let Some(m) = &s.moments {
+        w.moments(m);
+    }
+    w.sparse(&s.hist1);
+    w.u64(s.tasks.len() as u64);
+    for t in &s.tasks {
+        match t {
+            Task::Ranks {
+                ranks,
+                values,
+                done,
+            } => {
+                w.u64(0);
+                w.u64(ranks.len() as u64);
+                for (&k, v) in ranks.iter().zip(values) {
+                    w.u64(k);
+                    w.bool(v.is_some());
+                    w.f64(v.unwrap_or(0.0));
+                }
+                w.bool(*done);
+            }
+            Task::Huber {
+                delta,
+                lo,
+                hi,
+                root,
+            } => {
+                w.u64(1);
+                w.f64(*delta);
+                w.f64(*lo);
+                w.f64(*hi);
+                w.bool(root.is_some());
+                w.f64(root.unwrap_or(0.0));
+            }
+        }
+    }
+    w.u64(s.finals.len() as u64);
+    for f in &s.finals {
+        w.bool(f.is_some());
+        if let Some((p, a)) = f {
+            w.plan(p);
+            w.tacc(a);
+        }
+    }
+    w.0
+}
+
+/// Decode what [`selector_to_bytes`] wrote.
+pub fn selector_from_bytes(b: &[u8]) -> Result<Selector> {
+    let mut r = R(b);
+    if r.take(8)? != MAGIC_SEL {
+        return Err(corrupt());
+    }
+    let probs = r.f64s()?;
+    let deltas = r.f64s()?;
+    let mut s = Selector::new(&probs, &deltas)?;
+    s.collect_max = r.u64()?;
+    let pass = r.u64()? as u32;
+    let nt = r.len()?;
+    let tasks = (0..nt).map(|_| r.plan()).collect::<Result<Vec<_>>>()?;
+    s.plan = Plan { pass, tasks };
+    let moments = r.moments()?;
+    let hist1 = r.sparse()?;
+    let na = r.len()?;
+    let atasks = (0..na).map(|_| r.tacc()).collect::<Result<Vec<_>>>()?;
+    s.acc = PassAcc {
+        moments,
+        hist1,
+        tasks: atasks,
+    };
+    if r.bool()? {
+        s.moments = Some(r.moments()?);
+    }
+    s.hist1 = r.sparse()?;
+    let nk = r.len()?;
+    for _ in 0..nk {
+        match r.u64()? {
+            0 => {
+                let n = r.len()?;
+                let mut ranks = Vec::with_capacity(n);
+                let mut values = Vec::with_capacity(n);
+                for _ in 0..n {
+                    ranks.push(r.u64()?);
+                    let some = r.bool()?;
+                    let v = r.f64()?;
+                    values.push(if some { Some(v) } else { None });
+                }
+                let done = r.bool()?;
+                s.tasks.push(Task::Ranks {
+                    ranks,
+                    values,
+                    done,
+                });
+            }
+            1 => {
+                let delta = r.f64()?;
+                let lo = r.f64()?;
+                let hi = r.f64()?;
+                let some = r.bool()?;
+                let v = r.f64()?;
+                s.tasks.push(Task::Huber {
+                    delta,
+                    lo,
+                    hi,
+                    root: if some { Some(v) } else { None },
+                });
+            }
+            _ => return Err(corrupt()),
+        }
+    }
+    let nf = r.len()?;
+    for _ in 0..nf {
+        s.finals.push(if r.bool()? {
+            Some((r.plan()?, r.tacc()?))
+        } else {
+            None
+        });
+    }
+    if !r.0.is_empty() || s.acc.tasks.len() != s.plan.tasks.len() {
+        return Err(corrupt());
+    }
+    Ok(s)
+}
+
+/// Encode class counts.
+pub fn counts_to_bytes(ints: &IntCounts, strs: &StrCounts, rows: u64) -> Result<Vec<u8>> {
+    let mut w = W::default();
+    w.0.extend_from_slice(MAGIC_CNT);
+    w.u64(rows);
+    let iv = ints.sorted();
+    w.u64(iv.len() as u64);
+    for (k, n) in iv {
+        w.u64(k as u64);
+        w.u64(n);
+    }
+    let sv = strs.sorted()?;
+    w.u64(sv.len() as u64);
+    for (k, n) in sv {
+        w.u64(k.len() as u64);
+        w.0.extend_from_slice(k.as_bytes());
+        w.u64(n);
+    }
+    Ok(w.0)
+}
+
+/// Decode what [`counts_to_bytes`] wrote.
+pub fn counts_from_bytes(b: &[u8]) -> Result<(IntCounts, StrCounts, u64)> {
+    let mut r = R(b);
+    if r.take(8)? != MAGIC_CNT {
+        return Err(corrupt());
+    }
+    let rows = r.u64()?;
+    let mut ints = IntCounts::default();
+    let ni = r.len()?;
+    for _ in 0..ni {
+        let k = r.u64()? as i64;
+        let n = r.u64()?;
+        ints.add_one(k, n);
+    }
+    let mut strs = StrCounts::default();
+    let ns = r.len()?;
+    for _ in 0..ns {
+        let l = r.len()?;
+        let k = r.take(l)?.to_vec();
+        let n = r.u64()?;
+        strs.add_n(&k, n);
+    }
+    if !r.0.is_empty() {
+        return Err(corrupt());
+    }
+    Ok((ints, strs, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_round_trips_mid_pass() {
+        let v: Vec<f64> = (0..5000)
+            .map(|i| ((i * 7919) % 1013) as f64 * 0.37)
+            .collect();
+        let mut s = Selector::new(&[0.3], &[1.0]).unwrap();
+        s.collect_max = 10;
+        s.update(&v);
+        loop {
+            let b = selector_to_bytes(&s);
+            let t = selector_from_bytes(&b).unwrap();
+            assert_eq!(t, s);
+            assert!(selector_from_bytes(&b[..b.len() - 1]).is_err());
+            if !s.finish_pass().unwrap() {
+                break;
+            }
+            s.update(&v);
+        }
+        let t = selector_from_bytes(&selector_to_bytes(&s)).unwrap();
+        assert_eq!(t, s);
+    }
+}
