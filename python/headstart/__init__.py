@@ -38,11 +38,24 @@ from ._losses import (
     smooth_l1_loss,
 )
 from ._ops import log_softmax, logsumexp, softmax
+from ._stats import (
+    ClassCounts,
+    ClassificationStats,
+    MultilabelStats,
+    RegressionState,
+    RegressionStats,
+    scan,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ClassCounts",
+    "ClassificationStats",
     "HeadstartError",
+    "MultilabelStats",
+    "RegressionState",
+    "RegressionStats",
     "available_simd_levels",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
@@ -57,6 +70,7 @@ __all__ = [
     "pinball_loss",
     "poisson_nll_loss",
     "quantile_loss",
+    "scan",
     "set_num_threads",
     "set_simd_level",
     "simd_level",

@@ -7,6 +7,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 mod loss;
+mod stats;
 
 use crate::error::Error;
 use crate::ops::{self, Elem, RowOp};
@@ -24,6 +25,18 @@ fn to_py(e: Error) -> PyErr {
         Error::Shape(m) | Error::Value(m) => HeadstartError::new_err(m),
         Error::ThreadPool(m) => PyRuntimeError::new_err(m),
         Error::Target(m) => pyo3::exceptions::PyIndexError::new_err(m),
+        Error::Parse(m) => HeadstartError::new_err(m),
+        Error::Io(kind, m) => {
+            use std::io::ErrorKind as K;
+            match kind {
+                K::NotFound => pyo3::exceptions::PyFileNotFoundError::new_err(m),
+                K::PermissionDenied => pyo3::exceptions::PyPermissionError::new_err(m),
+                K::IsADirectory => pyo3::exceptions::PyIsADirectoryError::new_err(m),
+                _ => pyo3::exceptions::PyOSError::new_err(m),
+            }
+        }
+        Error::Interrupted => pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"),
+        // The enum is non-exhaustive for users of the core, not for this crate.
     }
 }
 
@@ -104,6 +117,9 @@ mod _core {
 
     #[pymodule_export]
     use super::loss::hinge_loss;
+
+    #[pymodule_export]
+    use super::stats::{scan_classes, scan_regression, ClassState, RegState};
 
     /// softmax (log=False) or log_softmax (log=True) of each length-n row of the
     /// C-contiguous array x into out (same shape and dtype; out may be x itself).
