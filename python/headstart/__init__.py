@@ -24,6 +24,7 @@ from ._core import (
     set_num_threads,
     simd_level,
 )
+from ._init import BiasInit, InitCheck, bias_init, check_init
 from ._losses import (
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -57,7 +58,9 @@ __all__ = [
     "RegressionState",
     "RegressionStats",
     "available_simd_levels",
+    "bias_init",
     "binary_cross_entropy_with_logits",
+    "check_init",
     "cross_entropy",
     "get_num_threads",
     "huber_loss",
