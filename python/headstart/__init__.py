@@ -51,9 +51,11 @@ from ._stats import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BiasInit",
     "ClassCounts",
     "ClassificationStats",
     "HeadstartError",
+    "InitCheck",
     "MultilabelStats",
     "RegressionState",
     "RegressionStats",
