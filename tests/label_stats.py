@@ -29,7 +29,7 @@ class MultiLabelStats:
 
 def huber_location(y, delta):
     """Exact root of sum clip(y - b, -delta, delta): bisection, then the closed form on the
-    linear piece that holds the root."""
+    linear piece that holds the root (the midpoint of the zero set when psi is flat there)."""
     y = np.sort(np.asarray(y, np.float64))
 
     def psi(b):
@@ -48,8 +48,10 @@ def huber_location(y, delta):
     for _ in range(50):
         inner = np.abs(y - b) < delta
         k = inner.sum()
-        if k == 0:
-            return b
+        if k == 0:  # psi is flat at 0 here: the midpoint of the zero set (scan's convention)
+            lo = (y[y <= b - delta] + delta).max()
+            hi = (y[y >= b + delta] - delta).min()
+            return float(0.5 * (lo + hi))
         above = (y >= b + delta).sum()
         below = (y <= b - delta).sum()
         nb = (y[inner].sum() + delta * (above - below)) / k

@@ -21,20 +21,6 @@ from hypothesis import strategies as st
 from scipy import optimize
 
 
-
-def _scan_works():
-    # while the statistics module is being built, hs.scan may exist before its core does
-    try:
-        hs.scan(np.array([1, 2]), kind="classification")
-    except Exception:
-        return False
-    return True
-
-
-HAS_SCAN = hasattr(hs, "scan") and _scan_works()
-needs_scan = pytest.mark.skipif(not HAS_SCAN, reason="headstart.scan not built yet")
-
-
 def tile(bias, n):
     return np.tile(np.asarray(bias, np.float64), (n, 1))
 
@@ -292,7 +278,10 @@ def test_regression_losses_against_kernel_and_brute_force(name, n, seed, shape):
     }[shape]()
     kernel, opts = REG[name]
     loss = name.removesuffix("_low")
-    r = hs.bias_init(y, loss, **opts) if HAS_SCAN else hs.bias_init(ls.RegressionStats(y), loss, **opts)
+    r = hs.bias_init(y, loss, **opts)  # through headstart.scan
+    s = hs.bias_init(ls.RegressionStats(y), loss, **opts)  # numpy statistics
+    assert r.bias[0] == pytest.approx(s.bias[0], rel=1e-6, abs=1e-6)
+    assert r.expected_loss == pytest.approx(s.expected_loss, rel=1e-9, abs=1e-12)
 
     def fun(b):
         return float(kernel(np.full(n, b, np.float64), y))
@@ -700,7 +689,6 @@ def test_check_init_other_losses_and_errors():
 # ------------------------------------------------------------------ end to end (scan)
 
 
-@needs_scan
 def test_end_to_end_arrays_match_stats_path():
     rng = np.random.default_rng(1)
     y = rng.choice(5, size=2000, p=[0.5, 0.2, 0.15, 0.1, 0.05])
@@ -716,10 +704,31 @@ def test_end_to_end_arrays_match_stats_path():
     assert r.zero_bias_loss is not None
 
 
-@needs_scan
 def test_end_to_end_csv(tmp_path):
     p = tmp_path / "labels.csv"
     p.write_text("id,label\n" + "".join(f"{i},{'ab'[i % 3 == 0]}\n" for i in range(30)))
     r = hs.bias_init(p, "ce", column="label")
     assert list(r.classes) == ["a", "b"]
     np.testing.assert_array_equal(r.counts, [20, 10])
+
+
+def test_end_to_end_chunks_and_one_pass_iterator():
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=3000)
+    chunks = [y[i : i + 700] for i in range(0, 3000, 700)]
+    exact = hs.bias_init(lambda: iter(chunks), "l1")  # re-readable: exact
+    assert exact.bias[0] == pytest.approx(np.median(y), rel=1e-6)
+    assert "approximate" not in exact.details
+    once = hs.bias_init(iter(chunks), "l1")  # read once: estimates, said so
+    assert "approximate" in once.details
+    cls = hs.bias_init(iter([np.array([0, 1, 1]), np.array([2, 1])]), "ce")
+    np.testing.assert_array_equal(cls.counts, [1, 3, 1])
+
+
+def test_end_to_end_pinball_requests_the_quantile(tmp_path):
+    y = np.random.default_rng(9).exponential(size=1001)
+    p = tmp_path / "y.npy"
+    np.save(p, y)
+    r = hs.bias_init(p, "pinball", tau=0.3)
+    assert r.bias[0] == pytest.approx(np.quantile(y, 0.3, method="inverted_cdf"), rel=1e-6)
+    assert r.zero_bias_loss == pytest.approx(0.3 * y.mean())

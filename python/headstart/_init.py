@@ -310,7 +310,13 @@ def _scan(source, *, kind, column, nan, progress, requests, scan_options):
     kwargs: dict[str, Any] = dict(scan_options or {})
     kwargs.update(column=column, kind=kind)
     if kind == "regression":
-        kwargs.update(requests)
+        for key, value in requests.items():
+            if key == "quantiles":  # union with quantiles asked for in scan_options
+                value = sorted(set(kwargs.get("quantiles", ())) | set(value))
+            kwargs[key] = value
+    else:
+        kwargs.pop("quantiles", None)
+        kwargs.pop("huber_delta", None)
     if nan is not None:
         kwargs["nan"] = nan
     if progress is not None:
@@ -1306,8 +1312,9 @@ def bias_init(
             )
         if zero is None:
             details["zero_bias_loss"] = (
-                "needs mean |y| (or the Huber / pinball loss at 0) of mixed-sign targets, "
-                "which the statistics do not hold; pass the targets as an array to get it"
+                "the loss at a zero output needs mean |y| (L1, pinball) or the Huber loss at 0, "
+                "which the statistics give only for targets of one sign (Huber: all |y| >= "
+                "delta or all < delta); pass the targets as an array to get it"
             )
         stats = cols if len(cols) > 1 else cols[0]
     bias = np.asarray(bias, np.float64)

@@ -1,0 +1,5 @@
+"""``python -m headstart init ...``: the same as the ``headstart`` command."""
+
+from ._cli import main
+
+raise SystemExit(main())
