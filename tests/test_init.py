@@ -641,7 +641,7 @@ def test_check_init_verdicts():
     c = hs.check_init(uni, r)
     assert c.verdict == "bias_off"
     assert str(c) == (
-        f"first loss {uni:.3g} vs optimum {opt:.3g} and uniform {uni:.3g}: "
+        f"first loss {uni:#.3g} vs optimum {opt:#.3g} and uniform {uni:#.3g}: "
         "your output bias is off, use bias_init"
     )
     assert hs.check_init(uni + 1.0, r).verdict == "too_high"

@@ -1399,7 +1399,7 @@ def _fmt_distinct(values) -> list[str]:
     """Format numbers with 3 significant digits, more where distinct values would print alike."""
     vals = [v for v in values if v is not None]
     for digits in range(3, 10):
-        out = [f"{v:.{digits}g}" for v in vals]
+        out = [f"{v:#.{digits}g}".rstrip(".") for v in vals]  # 2.30, not 2.3
         clash = any(
             out[i] == out[j] and vals[i] != vals[j]
             for i in range(len(vals))
