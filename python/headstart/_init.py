@@ -569,7 +569,12 @@ class BiasInit:
         with np.printoptions(precision=4, threshold=12, edgeitems=4, suppress=True):
             b = np.array2string(np.asarray(self.bias), separator=", ")
         lines = [f"BiasInit(loss={self.loss!r}, n={self.n}, outputs={len(self)},"]
-        opts = {k: v for k, v in self.options.items() if v is not None and k != "reduction"}
+        defaults = _SPECS[self.loss].options
+        opts = {
+            k: v
+            for k, v in self.options.items()
+            if v is not None and not (k in defaults and _same(defaults[k], v))
+        }
         if opts:
             lines.append(f"  options={_fmt_opts(opts)},")
         if self.classes is not None:
@@ -663,6 +668,13 @@ class BiasInit:
         if self.classes is not None:
             return f"{len(self.classes)} classes/outputs"
         return "outputs"
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(np.all(np.asarray(a) == np.asarray(b))) and np.shape(a) == np.shape(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _fmt_opts(opts):
