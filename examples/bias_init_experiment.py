@@ -18,9 +18,8 @@ import argparse
 import math
 import time
 
-import numpy as np
-
 import headstart as hs
+import numpy as np
 
 C = 10  # classes
 D = 32  # input features
@@ -39,8 +38,12 @@ def make_data(seed: int = 0):
     means = rng.normal(0.0, 0.3, (C, D))
     y = rng.choice(C, size=N_TRAIN + N_EVAL, p=f)
     x = means[y] + rng.normal(0.0, 1.0, (y.size, D))
-    return (x[:N_TRAIN].astype(np.float32), y[:N_TRAIN], x[N_TRAIN:].astype(np.float32),
-            y[N_TRAIN:])
+    return (
+        x[:N_TRAIN].astype(np.float32),
+        y[:N_TRAIN],
+        x[N_TRAIN:].astype(np.float32),
+        y[N_TRAIN:],
+    )
 
 
 def init_params(seed: int, out_bias):
@@ -116,14 +119,18 @@ def main() -> None:
             steps, losses, first = train(xtr, ytr, xev, yev, seed, bias)
             runs[name].append((losses, first))
             if seed == 0:
-                print(f"  seed 0, {name}: check_init -> {hs.check_init(first, init, batch_size=BATCH)}")
+                print(
+                    f"  seed 0, {name}: check_init -> {hs.check_init(first, init, batch_size=BATCH)}"
+                )
     curves = {k: np.array([r[0] for r in v]) for k, v in runs.items()}
     targets = (round(h_f, 2), round(0.8 * h_f, 2))
     print()
     head = (
         "| init | loss at step 0 (eval) | predicted | "
         + " | ".join(f"after {k} steps" for k in CHECKPOINTS[1:])
-        + " | " + " | ".join(f"steps to {t}" for t in targets) + " |"
+        + " | "
+        + " | ".join(f"steps to {t}" for t in targets)
+        + " |"
     )
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
@@ -138,10 +145,17 @@ def main() -> None:
             else:
                 reach.append(f"{np.mean(s):.0f} ({min(s)}-{max(s)})")
         cells = [f"{at[k].mean():.3f} ± {at[k].std():.3f}" for k in CHECKPOINTS]
-        print(f"| {name} | {cells[0]} | {pred} | " + " | ".join(cells[1:]) + " | "
-              + " | ".join(reach) + " |")
-    print(f"\n{args.seeds} seeds (mean ± sd over seeds); eval loss on {N_EVAL} held-out samples; "
-          f"Adam lr {LR}, batch {BATCH}; {time.perf_counter() - t0:.0f} s")
+        print(
+            f"| {name} | {cells[0]} | {pred} | "
+            + " | ".join(cells[1:])
+            + " | "
+            + " | ".join(reach)
+            + " |"
+        )
+    print(
+        f"\n{args.seeds} seeds (mean ± sd over seeds); eval loss on {N_EVAL} held-out samples; "
+        f"Adam lr {LR}, batch {BATCH}; {time.perf_counter() - t0:.0f} s"
+    )
     try:
         import matplotlib
     except ImportError:
@@ -154,12 +168,21 @@ def main() -> None:
     for (name, cur), color in zip(curves.items(), ("#888", "#c33")):
         x = steps + 1
         ax.fill_between(x, cur.min(axis=0), cur.max(axis=0), color=color, alpha=0.2, lw=0)
-        ax.plot(x, cur.mean(axis=0), color=color, label=f"{name} (mean, min-max of {args.seeds} seeds)")
+        ax.plot(
+            x, cur.mean(axis=0), color=color, label=f"{name} (mean, min-max of {args.seeds} seeds)"
+        )
     ax.axhline(log_c, color="#888", ls=":", lw=1)
     ax.axhline(h_f, color="#c33", ls=":", lw=1)
     ax.text(STEPS + 1, log_c, "log C: uniform", ha="right", va="bottom", fontsize=8, color="#555")
-    ax.text(STEPS + 1, h_f, "H(F): bias_init's prediction", ha="right", va="bottom", fontsize=8,
-            color="#c33")
+    ax.text(
+        STEPS + 1,
+        h_f,
+        "H(F): bias_init's prediction",
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color="#c33",
+    )
     ax.set_xscale("log")
     ax.set_xlim(1, STEPS + 1)
     ax.set_xlabel("training step + 1")

@@ -38,8 +38,10 @@ def pets(tmp_path):
     y = names[rng.choice(4, size=500, p=[0.6, 0.25, 0.1, 0.05])]
     w = rng.lognormal(1.0, 0.8, 500)
     p = tmp_path / "pets.csv"
-    p.write_text("id,label,weight\n" + "".join(f"{i},{a},{float(b)!r}\n" for i, (a, b) in
-                                               enumerate(zip(y, w))))
+    p.write_text(
+        "id,label,weight\n"
+        + "".join(f"{i},{a},{float(b)!r}\n" for i, (a, b) in enumerate(zip(y, w)))
+    )
     return p, y, w
 
 
@@ -83,8 +85,9 @@ def test_json_classification_matches_numpy(capsys, pets):
 
 def test_json_options_weight_smoothing(capsys, pets):
     path, y, _ = pets
-    d = run_json(capsys, "init", str(path), "-c", "label", "--weight", "1,2,3,4",
-                 "--label-smoothing", "0.1")
+    d = run_json(
+        capsys, "init", str(path), "-c", "label", "--weight", "1,2,3,4", "--label-smoothing", "0.1"
+    )
     ref = hs.bias_init(y, "ce", weight=[1, 2, 3, 4], label_smoothing=0.1)
     np.testing.assert_allclose(d["bias"], ref.bias)
     assert d["expected_loss"] == pytest.approx(ref.expected_loss, rel=1e-12)
@@ -152,13 +155,15 @@ def test_quiet_prints_nothing(capsys, pets):
 
 
 @pytest.mark.skipif(not HAS_MPL, reason="matplotlib not installed")
-@pytest.mark.parametrize("loss,column", [("ce", "label"), ("huber", "weight"), ("hinge", "label"),
-                                         ("bce", "label")])
+@pytest.mark.parametrize(
+    "loss,column", [("ce", "label"), ("huber", "weight"), ("hinge", "label"), ("bce", "label")]
+)
 def test_plot(capsys, pets, tmp_path, loss, column):
     path, _, _ = pets
     png = tmp_path / f"{loss}.png"
-    code, out, err = run(capsys, "init", str(path), "-c", column, "--loss", loss,
-                         "--plot", str(png))
+    code, out, err = run(
+        capsys, "init", str(path), "-c", column, "--loss", loss, "--plot", str(png)
+    )
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot written to {png}" in out
 
@@ -189,8 +194,12 @@ def test_plot_without_matplotlib_is_a_hint(capsys, pets, monkeypatch):
 def test_user_errors_exit_2_one_line(capsys, pets, tmp_path, argv, needle):
     (tmp_path / "one.txt").write_text("a\na\na\n")
     (tmp_path / "empty.txt").write_text("")
-    fill = {"dir": tmp_path, "pets": pets[0], "one": tmp_path / "one.txt",
-            "empty": tmp_path / "empty.txt"}
+    fill = {
+        "dir": tmp_path,
+        "pets": pets[0],
+        "one": tmp_path / "one.txt",
+        "empty": tmp_path / "empty.txt",
+    }
     code, out, err = run(capsys, *[a.format(**fill) for a in argv])
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
@@ -209,19 +218,26 @@ def test_usage_errors(capsys):
 
 def test_python_dash_m_subprocess(pets):
     path, y, _ = pets
-    r = subprocess.run([sys.executable, "-m", "headstart", "init", str(path), "-c", "label",
-                        "--json"], capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "headstart", "init", str(path), "-c", "label", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["n"] == y.size
-    r = subprocess.run([sys.executable, "-m", "headstart", "init", str(path) + ".nope"],
-                       capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "headstart", "init", str(path) + ".nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
 
 
 @pytest.mark.skipif(shutil.which("headstart") is None, reason="console script not installed")
 def test_console_script():
-    r = subprocess.run(["headstart", "init", "--json"], capture_output=True, text=True,
-                       check=False)
+    r = subprocess.run(["headstart", "init", "--json"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["loss"] == "cross_entropy"

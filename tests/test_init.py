@@ -132,9 +132,7 @@ def test_ce_ignore_index_dropped():
     r = hs.bias_init(ls.ClassStats(y), "ce")
     assert r.details["ignored"] == 2 and r.n == 6
     np.testing.assert_allclose(r.counts, [3, 2, 1])
-    assert r.expected_loss == pytest.approx(
-        float(hs.cross_entropy(tile(r.bias, 8), y)), rel=1e-6
-    )
+    assert r.expected_loss == pytest.approx(float(hs.cross_entropy(tile(r.bias, 8), y)), rel=1e-6)
 
 
 def test_string_classes_and_explicit_order():
@@ -159,7 +157,8 @@ def test_floor_rules():
     assert r.floor.classes == (2, 3)
     np.testing.assert_allclose(r.bias, np.log([0.9, 0.1, 0.005, 0.005]), rtol=1e-6)
     # softmax of the floored bias is the count vector with 0.5 in the empty cells
-    np.testing.assert_allclose(hs.softmax(r.bias.astype(np.float64)), np.array([90, 10, 0.5, 0.5]) / 101, rtol=1e-6
+    np.testing.assert_allclose(
+        hs.softmax(r.bias.astype(np.float64)), np.array([90, 10, 0.5, 0.5]) / 101, rtol=1e-6
     )
     assert r.floor.cost > 0
     assert r.expected_loss == pytest.approx(r.optimal_loss + r.floor.cost)
@@ -204,12 +203,14 @@ def test_bce_multilabel_against_kernel_and_brute_force(k, n, seed, weighted):
     assert r.expected_loss == pytest.approx(fun(r.bias.astype(np.float64)), rel=1e-6)
     assert r.zero_bias_loss == pytest.approx(fun(np.zeros(k)), rel=1e-10)
     for j in range(k):  # each output separately: brute force in one dimension
+
         def f1(b, j=j):
             x = np.zeros((n, 1)) + b
             return float(hs.binary_cross_entropy_with_logits(x, y[:, j : j + 1], pos_weight=w[j]))
 
-        best = optimize.minimize_scalar(f1, bounds=(-30, 30), method="bounded",
-                                        options={"xatol": 1e-10}).fun
+        best = optimize.minimize_scalar(
+            f1, bounds=(-30, 30), method="bounded", options={"xatol": 1e-10}
+        ).fun
         assert r.details["per_output_loss"][j] == pytest.approx(best, abs=1e-8)
     if pw is None:
         q = p
@@ -226,7 +227,9 @@ def test_bce_binary_column_and_floors():
     # one-vs-rest outputs for more classes
     y3 = np.array([0] * 5 + [1] * 3 + [2] * 2)
     r3 = hs.bias_init(ls.ClassStats(y3), "bce")
-    np.testing.assert_allclose(r3.bias, np.log(np.array([5, 3, 2]) / np.array([5, 7, 8])), rtol=1e-6)
+    np.testing.assert_allclose(
+        r3.bias, np.log(np.array([5, 3, 2]) / np.array([5, 7, 8])), rtol=1e-6
+    )
     # an output that never fires gets the pseudocount
     m = np.zeros((10, 2))
     m[:4, 0] = 1
@@ -244,7 +247,9 @@ def test_bce_soft_targets_from_regression_stats():
     p = t.mean()
     assert r.bias[0] == pytest.approx(math.log(p / (1 - p)), rel=1e-6)
     x = np.full(4, float(r.bias[0]))
-    assert r.expected_loss == pytest.approx(float(hs.binary_cross_entropy_with_logits(x, t)), rel=1e-6)
+    assert r.expected_loss == pytest.approx(
+        float(hs.binary_cross_entropy_with_logits(x, t)), rel=1e-6
+    )
     with pytest.raises(hs.HeadstartError, match=r"\[0, 1\]"):
         hs.bias_init(ls.RegressionStats([0.5, 2.0]), "bce")
 
@@ -314,7 +319,9 @@ def test_regression_closed_forms():
     assert r.bias[0] == 3.0
     r = hs.bias_init(s, "poisson")
     m = y.mean()
-    assert r.bias[0] == pytest.approx(math.log(m)) and r.expected_loss == pytest.approx(m - m * math.log(m))
+    assert r.bias[0] == pytest.approx(math.log(m)) and r.expected_loss == pytest.approx(
+        m - m * math.log(m)
+    )
     assert r.zero_bias_loss == 1.0
     assert r.expected_loss == pytest.approx(
         float(hs.poisson_nll_loss(np.full(4, math.log(m)), y)), rel=1e-12
@@ -365,7 +372,9 @@ def ww_linprog(g):
     for r, (i, k) in enumerate(pairs):
         a[r, k], a[r, i], a[r, c + r] = 1.0, -1.0, -1.0
     bounds = [(0, 0)] + [(None, None)] * (c - 1) + [(0, None)] * len(pairs)
-    res = optimize.linprog(cost, A_ub=a, b_ub=-np.ones(len(pairs)), bounds=bounds, method="highs", options=LP_TOL)
+    res = optimize.linprog(
+        cost, A_ub=a, b_ub=-np.ones(len(pairs)), bounds=bounds, method="highs", options=LP_TOL
+    )
     assert res.status == 0
     return res.fun
 
@@ -383,7 +392,11 @@ def cs_linprog(g):
     cost = np.concatenate([np.zeros(c), g])
     bounds = [(0, 0)] + [(None, None)] * (c - 1) + [(0, None)] * c
     res = optimize.linprog(
-        cost, A_ub=np.array(rows), b_ub=-np.ones(len(rows)), bounds=bounds, method="highs",
+        cost,
+        A_ub=np.array(rows),
+        b_ub=-np.ones(len(rows)),
+        bounds=bounds,
+        method="highs",
         options=LP_TOL,
     )
     assert res.status == 0

@@ -37,7 +37,9 @@ def _float_list(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
 
 
 def _column(text: str):
@@ -70,45 +72,82 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compute the optimal constant output (the last layer's bias) for a loss "
         "and the loss a model should show at initialisation. With no PATH it runs on a small "
         "bundled example (pet classes and weights).",
-        epilog="losses: " + ", ".join(sorted(set(loss_names().values())))
-        + "; aliases: " + ", ".join(k for k, v in loss_names().items() if k != v),
+        epilog="losses: "
+        + ", ".join(sorted(set(loss_names().values())))
+        + "; aliases: "
+        + ", ".join(k for k, v in loss_names().items() if k != v),
     )
     p.add_argument("path", nargs="?", help="label file (csv, tsv, txt, npy, gz, parquet)")
-    p.add_argument("-c", "--column", type=_column, help="column name or 0-based index "
-                   "(comma-separated for several regression outputs)")
-    p.add_argument("-l", "--loss", default="cross_entropy", help="loss name (default: "
-                   "cross_entropy)")
+    p.add_argument(
+        "-c",
+        "--column",
+        type=_column,
+        help="column name or 0-based index (comma-separated for several regression outputs)",
+    )
+    p.add_argument(
+        "-l", "--loss", default="cross_entropy", help="loss name (default: cross_entropy)"
+    )
     g = p.add_argument_group("loss options (torch names)")
     g.add_argument("--weight", type=_float_list, help="per-class weights, comma-separated")
     g.add_argument("--label-smoothing", type=float, dest="label_smoothing")
     g.add_argument("--ignore-index", type=int, dest="ignore_index")
-    g.add_argument("--pos-weight", type=_float_list, dest="pos_weight",
-                   help="BCE pos_weight, one number or one per output")
+    g.add_argument(
+        "--pos-weight",
+        type=_float_list,
+        dest="pos_weight",
+        help="BCE pos_weight, one number or one per output",
+    )
     g.add_argument("--delta", type=float, help="Huber delta")
     g.add_argument("--beta", type=float, help="smooth L1 beta")
     g.add_argument("--tau", type=float, help="pinball / quantile level in (0, 1)")
     g.add_argument("--margin", type=float, help="hinge margin")
-    g.add_argument("--variant", choices=["weston_watkins", "crammer_singer"],
-                   help="multiclass hinge variant")
-    p.add_argument("--num-classes", type=int, dest="num_classes",
-                   help="number of outputs (integer labels index them)")
-    p.add_argument("--classes", type=lambda s: [c.strip() for c in s.split(",")],
-                   help="class names in output order, comma-separated")
-    p.add_argument("--floor", type=_floor, default="pseudocount",
-                   help="finite value for classes never seen: pseudocount[:ALPHA] (default, "
-                   "alpha 0.5), min_log_prob:M or a negative number M, or none")
-    p.add_argument("--nan", choices=["raise", "skip"], default=None,
-                   help="NaN / empty values: raise (default) or skip and count them")
+    g.add_argument(
+        "--variant", choices=["weston_watkins", "crammer_singer"], help="multiclass hinge variant"
+    )
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        dest="num_classes",
+        help="number of outputs (integer labels index them)",
+    )
+    p.add_argument(
+        "--classes",
+        type=lambda s: [c.strip() for c in s.split(",")],
+        help="class names in output order, comma-separated",
+    )
+    p.add_argument(
+        "--floor",
+        type=_floor,
+        default="pseudocount",
+        help="finite value for classes never seen: pseudocount[:ALPHA] (default, "
+        "alpha 0.5), min_log_prob:M or a negative number M, or none",
+    )
+    p.add_argument(
+        "--nan",
+        choices=["raise", "skip"],
+        default=None,
+        help="NaN / empty values: raise (default) or skip and count them",
+    )
     p.add_argument("--delimiter", help="field delimiter of a text file")
-    p.add_argument("--label-sep", dest="label_sep",
-                   help="separator of several labels in one cell (multi-label, BCE)")
-    p.add_argument("--dtype", choices=["float32", "float64", "float16"], default="float32",
-                   help="dtype of the bias (--out, --json)")
+    p.add_argument(
+        "--label-sep",
+        dest="label_sep",
+        help="separator of several labels in one cell (multi-label, BCE)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float64", "float16"],
+        default="float32",
+        help="dtype of the bias (--out, --json)",
+    )
     p.add_argument("--layer", default="model.fc", help="layer name in the PyTorch line")
     p.add_argument("--json", action="store_true", help="print JSON instead of the report")
     p.add_argument("--out", help="write the bias to this .npy file")
-    p.add_argument("--plot", help="draw the label distribution with the chosen constant "
-                   "(needs matplotlib) into this image file")
+    p.add_argument(
+        "--plot",
+        help="draw the label distribution with the chosen constant "
+        "(needs matplotlib) into this image file",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no report and no progress bar")
     return parser
 
@@ -234,8 +273,15 @@ def _num(x, digits=6) -> str:
 
 def _opts_text(r: BiasInit) -> str:
     skip = {"reduction"}
-    defaults = {"label_smoothing": 0.0, "ignore_index": -100, "log_input": True, "full": False,
-                "eps": 1e-8, "p": 1, "variant": "weston_watkins"}
+    defaults = {
+        "label_smoothing": 0.0,
+        "ignore_index": -100,
+        "log_input": True,
+        "full": False,
+        "eps": 1e-8,
+        "p": 1,
+        "variant": "weston_watkins",
+    }
     parts = []
     for k, v in r.options.items():
         if k in skip or v is None or defaults.get(k, object()) == v:
@@ -279,10 +325,14 @@ def report(r: BiasInit, source: str, column, layer: str = "model.fc", out=None, 
     lines.append("  " + r.torch_line(layer))
     if len(r) > 32 and not out:
         lines.append("  (write bias.npy with --out bias.npy)")
-    lines.append("Keras: bias_initializer=keras.initializers.Constant(np.load(\"bias.npy\"))"
-                 if out or len(r) > 32 else
-                 "Keras: bias_initializer=keras.initializers.Constant("
-                 + "[" + ", ".join(_short(v) for v in r.bias) + "])")
+    lines.append(
+        'Keras: bias_initializer=keras.initializers.Constant(np.load("bias.npy"))'
+        if out or len(r) > 32
+        else "Keras: bias_initializer=keras.initializers.Constant("
+        + "["
+        + ", ".join(_short(v) for v in r.bias)
+        + "])"
+    )
     if out:
         lines.append(f"bias written to {out}")
     if plot:
@@ -319,8 +369,10 @@ def _expected_note(r: BiasInit) -> str:
 
 def _zero_note(r: BiasInit) -> str:
     c = len(r)
-    if r.family == "softmax" and not r.options.get("weight") and not r.options.get(
-        "label_smoothing"
+    if (
+        r.family == "softmax"
+        and not r.options.get("weight")
+        and not r.options.get("label_smoothing")
     ):
         return f"   (uniform: log {c})"
     if r.family == "hinge":
@@ -334,7 +386,7 @@ def _table(r: BiasInit) -> list[str]:
     fam = r.family
     bias = np.asarray(r.bias, np.float64)
     if fam in ("softmax", "hinge") or (fam == "sigmoid" and r.counts is not None and len(r) > 1):
-        names = [str(c) for c in (r.classes if fam != "sigmoid" else r.classes)]
+        names = [str(c) for c in r.classes]
         counts = r.counts
         share = counts / max(r.n, 1)
         extra = "level" if fam == "hinge" else None
@@ -350,14 +402,12 @@ def _table(r: BiasInit) -> list[str]:
             rows[0] += "   (largest classes)"
         shown = order if len(order) <= MAX_TABLE_ROWS else order[: MAX_TABLE_ROWS - 5]
         for i in shown:
-            row = (
-                f"  {i:>3}  {names[i]:<{w}}  {counts[i]:>9d}  {share[i]:>7.2%}  {bias[i]:>9.4f}"
-            )
+            row = f"  {i:>3}  {names[i]:<{w}}  {counts[i]:>9d}  {share[i]:>7.2%}  {bias[i]:>9.4f}"
             if extra:
                 row += f"  {int(r.details['levels'][i]):>5d}"
             rows.append(row)
         if len(shown) < len(order):
-            rest = order[len(shown):]
+            rest = order[len(shown) :]
             rows.append(
                 f"  ... {len(rest)} more classes with {int(counts[rest].sum())} labels "
                 f"(bias {bias[rest].min():.4f} to {bias[rest].max():.4f})"
@@ -378,8 +428,8 @@ def _table(r: BiasInit) -> list[str]:
     stats = r.stats if isinstance(r.stats, list) else [r.stats]
     names = ["target"] if r.classes is None else [str(c) for c in r.classes]
     w = max(6, *(len(n) for n in names))
-    rows = [f"  {'':<{w}}  {'mean':>10}  {'std':>10}  {'min':>10}  {'median':>10}  "
-            f"{'max':>10}  {'bias':>10}"]
+    head = f"  {'':<{w}}  {'mean':>10}  {'std':>10}  {'min':>10}  {'median':>10}  "
+    rows = [head + f"{'max':>10}  {'bias':>10}"]
     for name, s, b in zip(names, stats, bias):
         rows.append(
             f"  {name:<{w}}  {s.mean:>10.5g}  {math.sqrt(s.var):>10.5g}  {s.min:>10.5g}  "

@@ -85,9 +85,7 @@ _SPECS = {
         ),
         _LossSpec("mse_loss", "regression", {"reduction": "mean"}, "mean squared error"),
         _LossSpec("l1_loss", "regression", {"reduction": "mean"}, "mean absolute error"),
-        _LossSpec(
-            "huber_loss", "regression", {"delta": 1.0, "reduction": "mean"}, "Huber(delta)"
-        ),
+        _LossSpec("huber_loss", "regression", {"delta": 1.0, "reduction": "mean"}, "Huber(delta)"),
         _LossSpec(
             "smooth_l1_loss",
             "regression",
@@ -175,8 +173,7 @@ def _resolve_loss(loss) -> tuple[_LossSpec, dict]:
     if not isinstance(loss, str):
         raise TypeError(f"loss must be a loss name (str), got {type(loss).__name__}")
     key = loss.strip().lower().replace("-", "_").replace(" ", "_")
-    if key.startswith("f."):
-        key = key[2:]
+    key = key.removeprefix("f.")
     if key in _SPECS:
         return _SPECS[key], {}
     if key in _ALIASES:
@@ -304,8 +301,7 @@ def _scan(source, *, kind, column, nan, progress, requests, scan_options):
     scan = getattr(headstart, "scan", None)
     if scan is None:  # pragma: no cover - only before the statistics module is built in
         raise HeadstartError(
-            "this build of headstart has no scan(): pass a statistics object instead of raw "
-            "labels"
+            "this build of headstart has no scan(): pass a statistics object instead of raw labels"
         )
     kwargs: dict[str, Any] = dict(scan_options or {})
     kwargs.update(column=column, kind=kind)
@@ -330,8 +326,10 @@ def _gather(labels, family, *, column, nan, progress, requests, scan_options):
     of a regression array (used for the zero-bias loss of L1 / Huber / pinball) or None."""
     if _stats_kind(labels) is not None:
         return labels, None
-    if isinstance(labels, (list, tuple)) and labels and all(
-        _stats_kind(s) == "regression" for s in labels
+    if (
+        isinstance(labels, (list, tuple))
+        and labels
+        and all(_stats_kind(s) == "regression" for s in labels)
     ):
         return list(labels), None
     if isinstance(labels, (str, bytes)) or hasattr(labels, "__fspath__"):
@@ -409,9 +407,7 @@ def _validate_scalars(spec: _LossSpec, opts: dict) -> None:
                 f"variant must be 'weston_watkins' or 'crammer_singer', got {opts['variant']!r}"
             )
     if spec.name == "cross_entropy" and not 0.0 <= num("label_smoothing") <= 1.0:
-        raise HeadstartError(
-            f"label_smoothing must be in [0, 1], got {opts['label_smoothing']!r}"
-        )
+        raise HeadstartError(f"label_smoothing must be in [0, 1], got {opts['label_smoothing']!r}")
 
 
 def _positive(v) -> bool:
@@ -698,7 +694,7 @@ def _json_value(v):
         return [_json_value(x) for x in v.tolist()]
     if isinstance(v, (list, tuple)):
         return [_json_value(x) for x in v]
-    if isinstance(v, float) or isinstance(v, np.floating):
+    if isinstance(v, (float, np.floating)):
         return _finite_or_none(v)
     return _jsonable(v)
 
@@ -1175,9 +1171,8 @@ def bias_init(
             raise TypeError(f"num_classes must be an int, got {num_classes!r}")
         if num_classes < 1:
             raise HeadstartError(f"num_classes must be >= 1, got {num_classes}")
-    if spec.family != "softmax" and spec.family != "hinge" and classes is not None:
-        if spec.family == "regression":
-            raise TypeError("classes= applies to classification losses only")
+    if spec.family == "regression" and classes is not None:
+        raise TypeError("classes= applies to classification losses only")
     _validate_scalars(spec, opts)
     requests: dict[str, Any] = {}
     if spec.name == "pinball_loss":
@@ -1296,7 +1291,9 @@ def bias_init(
                 f"{_stats_kind(cols[0])}"
             )
         if num_classes is not None and num_classes != len(cols):
-            raise HeadstartError(f"the targets have {len(cols)} outputs but num_classes={num_classes}")
+            raise HeadstartError(
+                f"the targets have {len(cols)} outputs but num_classes={num_classes}"
+            )
         rows = [
             _regression_bias(
                 s, spec, opts, floor_rule, floor_value, None if values is None else values[j]
@@ -1313,8 +1310,8 @@ def bias_init(
         n = int(_stat(cols[0], "n"))
         if len(cols) > 1:
             details["per_output_loss"] = per
-            result_classes = np.asarray(column) if isinstance(column, (list, tuple)) else (
-                np.arange(len(cols))
+            result_classes = (
+                np.asarray(column) if isinstance(column, (list, tuple)) else (np.arange(len(cols)))
             )
         if any(getattr(s, "exact", True) is False for s in cols):
             details["approximate"] = (
@@ -1561,9 +1558,7 @@ def check_init(
     if isinstance(labels_or_result, BiasInit):
         result = labels_or_result
         if loss is not None and _resolve_loss(loss)[0].name != result.loss:
-            raise HeadstartError(
-                f"loss={loss!r} but the bias_init result is for {result.loss!r}"
-            )
+            raise HeadstartError(f"loss={loss!r} but the bias_init result is for {result.loss!r}")
         if options:
             raise TypeError(
                 f"options {', '.join(sorted(options))} conflict with a bias_init result; the "
@@ -1594,8 +1589,14 @@ def check_init(
             "the outputs; check the last layer and the targets"
         )
         return InitCheck(
-            observed, result.expected_loss, result.zero_bias_loss, math.nan, b, "too_high",
-            msg, result,
+            observed,
+            result.expected_loss,
+            result.zero_bias_loss,
+            math.nan,
+            b,
+            "too_high",
+            msg,
+            result,
         )
     opt = result.expected_loss
     naive = result.zero_bias_loss
