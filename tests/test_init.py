@@ -127,6 +127,35 @@ def test_ce_weight_and_smoothing_against_kernel_and_brute_force(lab, eps, seed):
         )
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 6), st.integers(3, 80), st.integers(0, 2**32 - 1), st.floats(0.0, 0.5))
+def test_ce_probability_targets(c, n, seed, eps):
+    rng = np.random.default_rng(seed)
+    t = rng.dirichlet(np.full(c, 0.5), size=n)
+    w = rng.uniform(0.3, 2.0, c)
+    r = hs.bias_init(t, "ce", weight=w, label_smoothing=eps)  # 2-D rows: probabilities
+    assert r.details["probability_targets"]
+
+    def fun(b):
+        return float(hs.cross_entropy(tile(b, n), t, weight=w, label_smoothing=eps))
+
+    def jac(b):
+        g = hs.cross_entropy(tile(b, n), t, weight=w, label_smoothing=eps, return_grad=True)
+        return g[1].sum(axis=0)
+
+    # 'mean' over probability targets divides by N: (sum w a) H(p*), a = (1-eps) F + eps/C
+    a = (1 - eps) * t.mean(axis=0) + eps / c
+    pstar = w * a / np.dot(w, a)
+    assert r.expected_loss == pytest.approx(np.dot(w, a) * entropy(pstar), rel=1e-9)
+    assert r.expected_loss == pytest.approx(fun(r.bias.astype(np.float64)), rel=1e-6)
+    best, _ = brute_min(fun, jac, np.zeros(c))
+    assert r.expected_loss == pytest.approx(best, abs=1e-7)
+    assert r.zero_bias_loss == pytest.approx(fun(np.zeros(c)), rel=1e-10)
+    assert hs.check_init(tile(r.bias, n), r, target=t).ok
+    with pytest.raises(hs.HeadstartError, match="sum to 1"):
+        hs.bias_init(t * 0.5, "ce")
+
+
 def test_ce_ignore_index_dropped():
     y = np.array([0, 0, 1, -100, -100, 2, 1, 0])
     r = hs.bias_init(ls.ClassStats(y), "ce")

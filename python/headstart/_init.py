@@ -374,6 +374,8 @@ def _gather(labels, family, *, column, nan, progress, requests, scan_options):
         )
         kind = "multilabel" if multilabel else "auto"
         return run(arr if arr is not None else labels, kind), None
+    if arr is not None and arr.ndim == 2 and family == "softmax":
+        return run(arr, "multilabel"), None  # probability targets (one row per sample)
     if arr is not None and arr.ndim != 1:
         raise HeadstartError(f"class labels must be 1-D, got an array of shape {arr.shape}")
     return run(arr if arr is not None else labels, "classification"), None
@@ -552,7 +554,7 @@ class BiasInit:
         """Class frequencies F aligned with ``classes`` (classification only)."""
         if self.counts is None:
             return None
-        return self.counts / max(int(self.counts.sum()), 1)
+        return self.counts / max(self.n, 1)
 
     def to_numpy(self) -> np.ndarray:
         """A copy of the bias as a numpy array (e.g. ``keras.initializers.Constant``, JAX)."""
@@ -749,8 +751,10 @@ def _entropy_terms(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a[live], lse - b[live]))
 
 
-def _softmax_bias(counts, opts, floor_rule, floor_value, classes):
-    n = int(counts.sum())
+def _softmax_bias(counts, opts, floor_rule, floor_value, classes, n=None, soft=False):
+    """Softmax cross-entropy. ``counts``: per-class label counts, or for probability targets
+    (``soft``) the per-class sums of the target rows over ``n`` rows."""
+    n = int(counts.sum()) if n is None else int(n)
     _require_rows(n)
     c = counts.shape[0]
     if np.count_nonzero(counts) < 2:
@@ -765,7 +769,8 @@ def _softmax_bias(counts, opts, floor_rule, floor_value, classes):
     if not 0.0 <= eps <= 1.0:
         raise HeadstartError(f"label_smoothing must be in [0, 1], got {eps}")
     ww = np.ones(c) if w is None else w
-    denom = float(np.dot(ww, f))
+    # index targets: 'mean' divides by the targets' total weight; probability targets by N
+    denom = 1.0 if soft else float(np.dot(ww, f))
     if denom <= 0:
         raise HeadstartError("weight is zero for every class that occurs: the loss is 0/0")
     a = ww * ((1.0 - eps) * f + eps / c)  # the loss is sum_c a_c (lse(b) - b_c) / denom
@@ -796,7 +801,7 @@ def _softmax_bias(counts, opts, floor_rule, floor_value, classes):
             u = ww * (1.0 - eps) * nll + eps * smooth
     else:
         u = np.full(c, np.inf)
-    details = {"per_class_loss": u, "per_class_weight": ww}
+    details = {} if soft else {"per_class_loss": u, "per_class_weight": ww}
     return bias, expected, zero_bias, optimal, floored, details
 
 
@@ -1131,8 +1136,9 @@ def bias_init(
     """The optimal constant output (the last layer's bias) for ``loss`` and the labels, and
     the loss a model shows at initialisation with it.
 
-    ``labels``: an array (class labels, 0/1 multi-label rows, or real targets; 2-D targets
-    are one output per column), a path to a file :func:`headstart.scan` reads (with
+    ``labels``: an array (class labels; for ``cross_entropy`` also (N, C) class-probability
+    rows, soft or one-hot; for BCE 0/1 multi-label rows; or real targets, 2-D meaning one
+    output per column), a path to a file :func:`headstart.scan` reads (with
     ``column=``), an iterable of chunks, or a finished statistics object from
     :func:`headstart.scan` (or a list of them, one per regression output).
 
@@ -1193,7 +1199,30 @@ def bias_init(
     details: dict[str, Any] = {}
     result_classes = None
     counts = None
-    if spec.family in ("softmax", "hinge"):
+    if spec.family == "softmax" and _stats_kind(stats) == "multilabel":
+        # probability (soft / one-hot) targets: F = the mean target row
+        n = int(_stat(stats, "n"))
+        _require_rows(n)
+        sums = np.asarray(_stat(stats, "positives"), np.float64).reshape(-1)
+        result_classes = np.asarray(getattr(stats, "classes", np.arange(sums.shape[0])))
+        if num_classes is not None and num_classes != sums.shape[0]:
+            raise HeadstartError(
+                f"the targets have {sums.shape[0]} columns but num_classes={num_classes}"
+            )
+        mean_row = float(sums.sum()) / n
+        if abs(mean_row - 1.0) > 1e-6 * max(1.0, sums.shape[0] ** 0.5):
+            raise HeadstartError(
+                "cross_entropy: 2-D targets are class probabilities and every row must sum "
+                f"to 1; the rows sum to {mean_row:.6g} on average"
+            )
+        if sums.shape[0] < 2:
+            raise HeadstartError("cross_entropy needs at least 2 classes")
+        bias, expected, zero, optimal, floored, extra = _softmax_bias(
+            sums, opts, floor_rule, floor_value, result_classes, n=n, soft=True
+        )
+        details.update(extra, probability_targets=True)
+        counts = sums
+    elif spec.family in ("softmax", "hinge"):
         if _stats_kind(stats) != "classification":
             raise HeadstartError(
                 f"{spec.name} needs class labels; the statistics are of kind "
@@ -1473,6 +1502,15 @@ def _observed_loss(result: BiasInit, logits, target) -> tuple[float, int]:
     o = result.options
     fam = result.family
     if fam == "softmax":
+        t = np.asarray(target)
+        if t.ndim == x.ndim and t.dtype.kind == "f" and t.shape == x.shape:
+            val = L.cross_entropy(
+                x,
+                t.astype(x.dtype),
+                weight=None if o["weight"] is None else np.asarray(o["weight"], x.dtype),
+                label_smoothing=o["label_smoothing"],
+            )
+            return float(val), int(t.shape[0]) if t.ndim > 1 else 1
         t = _class_indices(result, target)
         val = L.cross_entropy(
             x,
