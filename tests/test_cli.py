@@ -148,6 +148,13 @@ def test_hinge_and_bce_reports(capsys, pets):
     np.testing.assert_allclose(d["bias"], np.log(2 * f / (1 - f)), rtol=1e-6)
 
 
+def test_default_column_is_reported(capsys, pets):
+    path, _, w = pets
+    d = run_json(capsys, "init", str(path), "--loss", "mse")  # scan takes the last column
+    assert d["column"] == "weight"
+    assert d["bias"][0] == pytest.approx(w.mean(), rel=1e-6)
+
+
 def test_quiet_prints_nothing(capsys, pets):
     path, _, _ = pets
     code, out, err = run(capsys, "init", str(path), "-c", "label", "-q")

@@ -235,6 +235,9 @@ def _init(args) -> int:
             **options,
         )
     shown = "bundled example " + EXAMPLE if bundled else path
+    if column is None:  # the column scan chose (the only or the last one)
+        first = result.stats[0] if isinstance(result.stats, list) else result.stats
+        column = getattr(first, "column", None) or None
     if args.out:
         np.save(args.out, result.bias)
     if args.plot:
