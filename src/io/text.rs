@@ -140,12 +140,18 @@ impl Cutter {
     }
 }
 
+/// The header record (when asked for), the channel of blocks, the reader thread.
+type Reader = (Option<Vec<u8>>, Receiver<Result<Block>>, JoinHandle<()>);
+
+/// One parsed block of a regression pass: its accumulation, values, skipped, records.
+type Part = Result<(PassAcc, Vec<f64>, u64, u64)>;
+
 /// Start the reader thread. Returns the header record (without its newline) when asked
 /// for, and the channel of blocks.
 fn spawn_reader(
     path: &str,
     opts: &TextOpts,
-) -> Result<(Option<Vec<u8>>, Receiver<Result<Block>>, JoinHandle<()>)> {
+) -> Result<Reader> {
     let mut r = open(path, opts.gz)?;
     let quote_char = opts.delimiter.map(|_| b'"');
     let mut c = Cutter {
@@ -582,7 +588,7 @@ pub fn scan_regression(
             }
             let (ci, nf, _) = col.clone().unwrap_or((0, None, String::new()));
             let plan = &sel.plan;
-            let parts: Vec<Result<(PassAcc, Vec<f64>, u64, u64)>> = pool.install(|| {
+            let parts: Vec<Part> = pool.install(|| {
                 batch
                     .par_iter()
                     .map(|b| {

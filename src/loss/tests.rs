@@ -111,6 +111,7 @@ fn data(len: usize, seed: u64) -> Vec<f64> {
 
 #[test]
 fn matches_naive_every_level() {
+    let _g = crate::simd::test_lock();
     for lvl in Level::available() {
         set_level(lvl);
         for &c in &[1usize, 3, 17, 40, 1000] {

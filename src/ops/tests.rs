@@ -38,8 +38,7 @@ fn data(len: usize, seed: u64, scale: f64) -> Vec<f64> {
 
 fn for_each_level(f: impl Fn(Level)) {
     // Levels are process-global; tests touching them run serially through this lock.
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = crate::simd::test_lock();
     for l in Level::available() {
         assert_eq!(set_level(l), l);
         f(l);
@@ -188,6 +187,7 @@ fn split_rows_match_whole_rows_and_inplace() {
 
 #[test]
 fn thread_count_does_not_change_results() {
+    let _g = crate::simd::test_lock();
     let n = 3 * CHUNK + 5;
     let x = data(3 * n, 11, 40.0);
     let run = |t: usize| {

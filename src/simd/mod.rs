@@ -85,6 +85,16 @@ impl Level {
 
 static LEVEL: AtomicU8 = AtomicU8::new(0);
 
+/// Tests that change the process-global level or thread count, or that compare results
+/// across them, hold this lock so they never see another test's setting.
+#[cfg(test)]
+pub(crate) static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[cfg(test)]
+pub(crate) fn test_lock() -> std::sync::MutexGuard<'static, ()> {
+    TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The level kernels run at: the best the CPU has, or a lower one forced by
 /// `HEADSTART_SIMD` (read once) or by [`set_level`].
 pub fn level() -> Level {

@@ -97,7 +97,7 @@ impl R<'_> {
     fn len(&mut self) -> Result<usize> {
         let n = self.u64()? as usize;
         // Every element takes at least one byte: a larger count is corrupt.
-        if n > self.0.len() * 8 + 1 << 20 {
+        if n > self.0.len() {
             return Err(corrupt());
         }
         Ok(n)

@@ -612,12 +612,26 @@ impl Selector {
                 if ranges[0].1 >= ranges[1].0 {
                     ranges = vec![(ranges[0].0, ranges[1].1, ranges[0].2 + ranges[1].2)];
                 }
+                let mut windows: Vec<Window> = ranges
+                    .into_iter()
+                    .map(|(a, b, c)| Window::over(a, b, c, cmax))
+                    .collect();
+                // No progress (psi flat on the whole bracket, or a bracket that cannot
+                // shrink further): collect whatever the windows hold, which ends the task.
+                let same = windows.len() == lay.windows.len()
+                    && windows
+                        .iter()
+                        .zip(lay.windows)
+                        .all(|(a, b)| a.lo == b.lo && a.hi == b.hi);
+                if same {
+                    for w in windows.iter_mut() {
+                        w.collect = true;
+                        w.shift = 0;
+                    }
+                }
                 Ok(Some(TaskPlan {
                     r: finite_mid(cl, ch),
-                    windows: ranges
-                        .into_iter()
-                        .map(|(a, b, c)| Window::over(a, b, c, cmax))
-                        .collect(),
+                    windows,
                 }))
             }
         }
@@ -922,27 +936,27 @@ fn psi_bounds(
 fn huber_bracket(regions: &[Region], lay: &Layout<'_>, d: f64, lo: f64, hi: f64) -> (f64, f64) {
     let (lo, hi) = (lo.max(-f64::MAX), hi.min(f64::MAX));
     // cH = sup{c : u(c) >= 0}; cL = inf{c : l(c) <= 0}.
+    // Bisection over keys (order-preserving integers): at most 64 steps to adjacent
+    // floats, whatever the range (a value-space bisection over [0, 1e66] would stop
+    // far from the boundary).
     let bis = |f: &dyn Fn(f64) -> bool| {
-        // f is true on a prefix of [lo, hi]: the last true and first false points found.
-        let (mut a, mut b) = (lo, hi);
-        if !f(a) {
-            return (a, a);
+        // f is true on a prefix of [lo, hi]: the last true and first false points.
+        let (mut a, mut b) = (key(lo), key(hi));
+        if !f(lo) {
+            return (lo, lo);
         }
-        if f(b) {
-            return (b, b);
+        if f(hi) {
+            return (hi, hi);
         }
-        for _ in 0..200 {
-            let m = a + (b - a) * 0.5;
-            if m <= a || m >= b {
-                break;
-            }
-            if f(m) {
+        while b - a > 1 {
+            let m = a + (b - a) / 2;
+            if f(value(m)) {
                 a = m;
             } else {
                 b = m;
             }
         }
-        (a, b)
+        (value(a), value(b))
     };
     // The root has u(c*) >= 0 and l(c*) <= 0: it lies in [last l > 0, first u < 0].
     let ch = bis(&|c| psi_bounds(regions, lay, d, c, lo, hi).1 >= 0.0).1;
@@ -1014,17 +1028,18 @@ struct Psi<'a> {
 }
 
 impl Psi<'_> {
-    /// (constant, active count, active sum of (y - r)) of psi's linear piece at c:
-    /// psi(c) = konst + sum + cnt (r - c).
-    fn piece(&self, c: f64) -> (f64, f64, f64) {
+    /// (constant, active count, active sum of (y - p)) of psi's linear piece at c, for a
+    /// reference point p near c: psi(x) = konst + sum + cnt (p - x) on the piece.
+    fn piece(&self, c: f64, p: f64) -> (f64, f64, f64) {
         let (d, vals) = (self.d, self.vals);
         let a = vals.partition_point(|&y| y < c - d);
         let b = vals.partition_point(|&y| y <= c + d);
         let mut konst =
             d * ((self.above + (vals.len() - b) as u64) as f64 - (self.below + a as u64) as f64);
         let mut cnt = (b - a) as f64 + self.mid.n as f64;
-        let r = self.r;
-        let mut sum = psum_map(&vals[a..b], |y| y - r) + self.mid.s1;
+        // The gap's sums are relative to r: move them to p.
+        let mut sum =
+            psum_map(&vals[a..b], |y| y - p) + (self.mid.s1 + self.mid.n as f64 * (self.r - p));
         for &(v, n) in self.pts {
             if v - c > d {
                 konst += n as f64 * d;
@@ -1032,15 +1047,15 @@ impl Psi<'_> {
                 konst -= n as f64 * d;
             } else {
                 cnt += n as f64;
-                sum += n as f64 * (v - r);
+                sum += n as f64 * (v - p);
             }
         }
         (konst, cnt, sum)
     }
 
     fn eval(&self, c: f64) -> f64 {
-        let (k, cnt, s) = self.piece(c);
-        k + s + cnt * (self.r - c)
+        let (k, _, s) = self.piece(c, c);
+        k + s
     }
 
     /// The left end of the zero set (`right = false`: boundary of psi > 0) or its right
@@ -1083,14 +1098,17 @@ impl Psi<'_> {
                 j = m;
             }
         }
-        // pos(a) and !pos(b), psi linear on [a, b]: psi(c) = konst + sum + cnt (r - c).
-        let (konst, cnt, sum) = self.piece(a + (b - a) * 0.5);
+        // pos(a) and !pos(b), psi linear on [a, b]: psi(c) = konst + sum + cnt (m - c)
+        // with sums taken relative to the piece's midpoint m (no cancellation).
+        let m = a + (b - a) * 0.5;
+        let (konst, cnt, sum) = self.piece(m, m);
         if cnt == 0.0 {
-            // A constant piece: psi jumps nowhere (it is continuous), so the constant is
-            // zero and the boundary is an end of the piece.
-            return if right { b } else { a };
+            // A constant piece. psi is continuous, but a piece narrower than an ulp (large
+            // values, small delta) rounds away: psi then steps at an end of the piece.
+            let v = konst + sum;
+            return if v > 0.0 || (v == 0.0 && right) { b } else { a };
         }
-        (self.r + (konst + sum) / cnt).clamp(a, b)
+        (m + (konst + sum) / cnt).clamp(a, b)
     }
 }
 
