@@ -14,7 +14,13 @@ use crate::parallel::pool;
 use crate::stats::counts::IntCounts;
 use crate::stats::select::{PassAcc, Selector};
 
-/// Elements per parallel chunk.
+/// Elements per parallel task. Fixed (not derived from the thread count) so the order
+/// of float sums, and so the results, never depend on the number of threads. Each task
+/// owns one pass accumulator (the pass-1 histogram is 8 MiB), so tasks are large.
+const TASK: usize = 1 << 24;
+/// Elements converted at a time inside a task (stays in cache).
+const SUB: usize = 1 << 16;
+/// Elements per parallel chunk of a class count.
 const CHUNK: usize = 1 << 20;
 
 /// Element types we read.
@@ -190,16 +196,34 @@ impl Npy {
         let big = self.big;
         macro_rules! conv {
             ($t:ty, $n:expr) => {{
-                for r in r0..r1 {
-                    let p = base + r * stride;
-                    let mut b = [0u8; $n];
-                    b.copy_from_slice(&self.map[p..p + $n]);
-                    let v = if big {
-                        <$t>::from_be_bytes(b)
+                if stride == $n {
+                    // Contiguous: a straight conversion loop the compiler vectorises.
+                    let bytes = &self.map[base + r0 * $n..base + r1 * $n];
+                    if big {
+                        out.extend(
+                            bytes.chunks_exact($n).map(|b| {
+                                <$t>::from_be_bytes(b.try_into().unwrap_or([0; $n])) as f64
+                            }),
+                        );
                     } else {
-                        <$t>::from_le_bytes(b)
-                    };
-                    out.push(v as f64);
+                        out.extend(
+                            bytes.chunks_exact($n).map(|b| {
+                                <$t>::from_le_bytes(b.try_into().unwrap_or([0; $n])) as f64
+                            }),
+                        );
+                    }
+                } else {
+                    for r in r0..r1 {
+                        let p = base + r * stride;
+                        let mut b = [0u8; $n];
+                        b.copy_from_slice(&self.map[p..p + $n]);
+                        let v = if big {
+                            <$t>::from_be_bytes(b)
+                        } else {
+                            <$t>::from_le_bytes(b)
+                        };
+                        out.push(v as f64);
+                    }
                 }
             }};
         }
@@ -261,42 +285,44 @@ impl Npy {
             bytes: (self.rows * self.cols * self.kind.size()) as u64,
             ..Default::default()
         };
+        let tasks: Vec<usize> = (0..self.rows).step_by(TASK).collect();
         loop {
             info.passes += 1;
             let pass = info.passes;
-            let mut r = 0usize;
             let mut skipped = 0u64;
-            while r < self.rows {
-                let starts: Vec<usize> = (0..2 * threads)
-                    .map(|i| r + i * CHUNK)
-                    .filter(|&s| s < self.rows)
-                    .collect();
-                let end = (r + 2 * threads * CHUNK).min(self.rows);
+            for batch in tasks.chunks(threads) {
                 let plan = &sel.plan;
                 let parts: Vec<Result<(PassAcc, u64)>> = pool.install(|| {
-                    starts
+                    batch
                         .par_iter()
                         .map(|&s| {
-                            let e = (s + CHUNK).min(self.rows);
-                            let mut v = Vec::with_capacity(e - s);
-                            self.read(col, s, e, &mut v);
+                            let e = (s + TASK).min(self.rows);
+                            let mut acc = PassAcc::new(plan);
+                            let mut v = Vec::with_capacity(SUB);
                             let mut sk = 0u64;
-                            if let Some(i) = v.iter().position(|x| x.is_nan()) {
-                                if missing == Missing::Raise {
-                                    return Err(Error::Parse(format!(
-                                        "{}: NaN at index {} (pass nan='skip' to skip NaN values)",
-                                        self.path,
-                                        s + i
-                                    )));
+                            let mut r = s;
+                            while r < e {
+                                let re = (r + SUB).min(e);
+                                self.read(col, r, re, &mut v);
+                                if let Some(i) = v.iter().position(|x| x.is_nan()) {
+                                    if missing == Missing::Raise {
+                                        return Err(Error::Parse(format!(
+                                            "{}: NaN at index {} (pass nan='skip' to skip NaN values)",
+                                            self.path,
+                                            r + i
+                                        )));
+                                    }
+                                    let before = v.len();
+                                    v.retain(|x| !x.is_nan());
+                                    sk += (before - v.len()) as u64;
                                 }
-                                let before = v.len();
-                                v.retain(|x| !x.is_nan());
-                                sk = (before - v.len()) as u64;
+                                acc.add(plan, &v);
+                                if (re - s) % (1 << 20) == 0 || re == e {
+                                    self.release(s.max(re.saturating_sub(1 << 20)), re);
+                                }
+                                r = re;
                             }
-                            let mut a = PassAcc::new(plan);
-                            a.add(plan, &v);
-                            self.release(s, e);
-                            Ok((a, sk))
+                            Ok((acc, sk))
                         })
                         .collect()
                 });
@@ -305,8 +331,8 @@ impl Npy {
                     sel.acc.merge(&a);
                     skipped += sk;
                 }
-                r = end;
-                prog.report(pass, r as u64, self.rows as u64)?;
+                let done = batch.last().map_or(0, |&s| (s + TASK).min(self.rows));
+                prog.report(pass, done as u64, self.rows as u64)?;
             }
             if pass == 1 {
                 info.skipped = skipped;

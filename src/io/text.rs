@@ -1,7 +1,7 @@
 //! Delimited and one-value-per-line text, plain or gzip: blocks, fields, scans.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::JoinHandle;
 
@@ -11,15 +11,13 @@ use super::{parse_err, Column, Missing, Progress, ScanInfo};
 use crate::error::{Error, Result};
 use crate::parallel::pool;
 use crate::stats::counts::StrCounts;
-use crate::stats::select::{PassAcc, Selector};
+use crate::stats::select::{PassAcc, Plan, Selector, Speculation};
 
 /// Target block size: large enough to amortise per-block work (a pass-1 histogram is
-/// 512 KiB), small enough that a batch of blocks per thread stays a few tens of MiB.
-const BLOCK: usize = 4 << 20;
+/// 8 MiB), small enough that a batch of blocks per thread stays under ~100 MiB.
+const BLOCK: usize = 16 << 20;
 /// A record longer than this is an error rather than unbounded memory.
 pub const MAX_RECORD: usize = 64 << 20;
-/// Values per chunk when re-reading a spill file.
-const SPILL_CHUNK: usize = 1 << 19;
 
 /// Options of a text scan.
 #[derive(Clone, Debug)]
@@ -73,6 +71,15 @@ fn read_some(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize, path: &str) -> Re
     Ok(got)
 }
 
+/// Newlines in `data` (a plain byte compare-and-count that LLVM vectorises).
+fn count_newlines(data: &[u8]) -> u64 {
+    let mut n = 0u64;
+    for c in data.chunks(1 << 16) {
+        n += c.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    n
+}
+
 /// Cuts a byte stream into blocks of whole records (newline outside quotes).
 struct Cutter {
     pending: Vec<u8>,
@@ -91,28 +98,29 @@ impl Cutter {
     fn scan(&mut self) {
         let start = self.scanned;
         let data = &self.pending[start..];
-        match self.quote_char {
-            Some(q) => {
-                for i in memchr::memchr2_iter(q, b'\n', data) {
-                    if data[i] == q {
-                        self.in_quote = !self.in_quote;
-                        self.quotes = true;
-                    } else {
-                        self.nl_total += 1;
-                        if !self.in_quote {
-                            self.last_nl = Some(start + i);
-                            self.nl_to_last = self.nl_total;
-                        }
+        // Most files have no quote at all: then one vectorised newline count and a
+        // reverse search do; only data with quotes walks quote and newline positions.
+        let quoted = match self.quote_char {
+            Some(q) => self.in_quote || memchr::memchr(q, data).is_some(),
+            None => false,
+        };
+        if let (true, Some(q)) = (quoted, self.quote_char) {
+            self.quotes = true;
+            for i in memchr::memchr2_iter(q, b'\n', data) {
+                if data[i] == q {
+                    self.in_quote = !self.in_quote;
+                } else {
+                    self.nl_total += 1;
+                    if !self.in_quote {
+                        self.last_nl = Some(start + i);
+                        self.nl_to_last = self.nl_total;
                     }
                 }
             }
-            None => {
-                if let Some(i) = memchr::memrchr(b'\n', data) {
-                    self.nl_total += memchr::memchr_iter(b'\n', data).count() as u64;
-                    self.last_nl = Some(start + i);
-                    self.nl_to_last = self.nl_total;
-                }
-            }
+        } else if let Some(i) = memchr::memrchr(b'\n', data) {
+            self.nl_total += count_newlines(data);
+            self.last_nl = Some(start + i);
+            self.nl_to_last = self.nl_total;
         }
         self.scanned = self.pending.len();
     }
@@ -143,15 +151,9 @@ impl Cutter {
 /// The header record (when asked for), the channel of blocks, the reader thread.
 type Reader = (Option<Vec<u8>>, Receiver<Result<Block>>, JoinHandle<()>);
 
-/// One parsed block of a regression pass: its accumulation, values, skipped, records.
-type Part = Result<(PassAcc, Vec<f64>, u64, u64)>;
-
 /// Start the reader thread. Returns the header record (without its newline) when asked
 /// for, and the channel of blocks.
-fn spawn_reader(
-    path: &str,
-    opts: &TextOpts,
-) -> Result<Reader> {
+fn spawn_reader(path: &str, opts: &TextOpts) -> Result<Reader> {
     let mut r = open(path, opts.gz)?;
     let quote_char = opts.delimiter.map(|_| b'"');
     let mut c = Cutter {
@@ -213,7 +215,7 @@ fn spawn_reader(
         header = Some(h);
     }
     c.scan();
-    let (tx, rx) = sync_channel::<Result<Block>>(4);
+    let (tx, rx) = sync_channel::<Result<Block>>(2);
     let path = path.to_owned();
     let h = std::thread::Builder::new()
         .name("headstart-reader".into())
@@ -455,6 +457,98 @@ fn trim(x: &[u8]) -> &[u8] {
     &x[s..e]
 }
 
+/// Powers of ten exactly representable in f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Clinger's fast path for plain decimals (`[+-]digits[.digits][e[+-]digits]`): when
+/// the significand has at most 15 digits (< 2^53) and the decimal exponent is within
+/// +-22, `m * 10^e` (or `m / 10^-e`) is one correctly rounded operation on two exact
+/// values, so the result equals the full parser's. Anything else returns None and goes
+/// to `str::parse`.
+#[inline]
+fn parse_fast(t: &[u8]) -> Option<f64> {
+    let (neg, mut i) = match t.first()? {
+        b'-' => (true, 1),
+        b'+' => (false, 1),
+        _ => (false, 0),
+    };
+    let mut m: u64 = 0;
+    let mut digits = 0u32;
+    let mut exp: i32 = 0;
+    let mut any = false;
+    while i < t.len() && t[i].is_ascii_digit() {
+        if m == 0 && t[i] == b'0' {
+            any = true;
+        } else {
+            m = m * 10 + (t[i] - b'0') as u64;
+            digits += 1;
+            any = true;
+            if digits > 15 {
+                return None;
+            }
+        }
+        i += 1;
+    }
+    if i < t.len() && t[i] == b'.' {
+        i += 1;
+        while i < t.len() && t[i].is_ascii_digit() {
+            if !(m == 0 && t[i] == b'0') {
+                m = m * 10 + (t[i] - b'0') as u64;
+                digits += 1;
+                if digits > 15 {
+                    return None;
+                }
+            }
+            exp -= 1;
+            any = true;
+            i += 1;
+        }
+    }
+    if !any {
+        return None;
+    }
+    if i < t.len() && (t[i] == b'e' || t[i] == b'E') {
+        i += 1;
+        let eneg = match t.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let mut e: i32 = 0;
+        let s0 = i;
+        while i < t.len() && t[i].is_ascii_digit() {
+            e = e.saturating_mul(10).saturating_add((t[i] - b'0') as i32);
+            i += 1;
+        }
+        if i == s0 {
+            return None;
+        }
+        exp = exp.saturating_add(if eneg { -e } else { e });
+    }
+    if i != t.len() {
+        return None;
+    }
+    let v = if m == 0 {
+        0.0
+    } else if (0..=22).contains(&exp) {
+        m as f64 * POW10[exp as usize]
+    } else if (-22..0).contains(&exp) {
+        m as f64 / POW10[(-exp) as usize]
+    } else {
+        return None;
+    };
+    Some(if neg { -v } else { v })
+}
+
 /// Parse a numeric field; `Ok(None)` for a missing value (empty or NaN) under Skip.
 #[inline]
 fn parse_value(
@@ -464,6 +558,9 @@ fn parse_value(
     col: usize,
     missing: Missing,
 ) -> Result<Option<f64>> {
+    if let Some(v) = parse_fast(x) {
+        return Ok(Some(v));
+    }
     let t = trim(x);
     let v = std::str::from_utf8(t)
         .ok()
@@ -495,87 +592,39 @@ fn parse_value(
     }
 }
 
-/// A temporary file of the parsed values (f64, little-endian), unlinked at creation so
-/// it disappears with the process whatever happens.
-struct Spill {
-    w: BufWriter<File>,
-    n: u64,
-}
+/// Values buffered from the start of a file: the sample a speculative pass-2 plan is
+/// built from (and the whole data when the file is smaller).
+const SAMPLE: usize = 1 << 22;
+/// A speculation whose windows collect more than this is abandoned (memory bound).
+const SPEC_LIMIT: usize = 1 << 24;
 
-impl Spill {
-    fn new() -> Result<Spill> {
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let dir = std::env::temp_dir();
-        let p = dir.join(format!(
-            "headstart-spill-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let ps = p.display().to_string();
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&p)
-            .map_err(|e| Error::io(&ps, &e))?;
-        let _ = std::fs::remove_file(&p);
-        Ok(Spill {
-            w: BufWriter::with_capacity(1 << 20, f),
-            n: 0,
-        })
-    }
+/// One parsed block: values, missing values skipped, records, bytes.
+type Parsed = (Vec<f64>, u64, u64, u64);
 
-    fn write(&mut self, v: &[f64]) -> Result<()> {
-        for &x in v {
-            self.w
-                .write_all(&x.to_le_bytes())
-                .map_err(|e| Error::io("spill file", &e))?;
-        }
-        self.n += v.len() as u64;
-        Ok(())
-    }
-
-    fn finish(self) -> Result<(File, u64)> {
-        let mut f = self
-            .w
-            .into_inner()
-            .map_err(|e| Error::io("spill file", e.error()))?;
-        f.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io("spill file", &e))?;
-        Ok((f, self.n))
-    }
-}
-
-/// Exact regression statistics of one column of a text file: pass 1 parses the file
-/// (spilling the parsed values to a temporary file), the later passes of `sel` re-read
-/// the spill.
-pub fn scan_regression(
+/// Read the file once, parsing the chosen column of every block in parallel; `f` gets
+/// each batch of parsed blocks in file order. Returns the column's name.
+fn parse_pass(
     path: &str,
     opts: &TextOpts,
-    sel: &mut Selector,
+    pass: u32,
     prog: &mut dyn Progress,
-) -> Result<(ScanInfo, String)> {
+    f: &mut dyn FnMut(Vec<Parsed>) -> Result<()>,
+) -> Result<String> {
     let total = std::fs::metadata(path)
         .map_err(|e| Error::io(path, &e))?
         .len();
     let (header, rx, h) = spawn_reader(path, opts)?;
     let pool = pool()?;
-    let mut info = ScanInfo {
-        bytes: total,
-        passes: 1,
-        ..Default::default()
-    };
-    let mut spill = Spill::new()?;
-    let mut col: Option<(usize, Option<usize>, String)> = None;
     let threads = pool.current_num_threads().max(1);
+    let mut col: Option<(usize, Option<usize>, String)> = None;
     let mut done_bytes = 0u64;
     let res = (|| -> Result<()> {
         let mut it = rx.iter();
         loop {
-            let mut batch = Vec::with_capacity(2 * threads);
+            let mut batch = Vec::with_capacity(threads);
             for b in it.by_ref() {
                 batch.push(b?);
-                if batch.len() >= 2 * threads {
+                if batch.len() >= threads {
                     break;
                 }
             }
@@ -587,8 +636,7 @@ pub fn scan_regression(
                 col = Some(resolve_column(path, header.as_deref(), first, opts)?);
             }
             let (ci, nf, _) = col.clone().unwrap_or((0, None, String::new()));
-            let plan = &sel.plan;
-            let parts: Vec<Part> = pool.install(|| {
+            let parts: Vec<Result<Parsed>> = pool.install(|| {
                 batch
                     .par_iter()
                     .map(|b| {
@@ -602,81 +650,128 @@ pub fn scan_regression(
                             }
                             Ok(())
                         })?;
-                        let mut acc = PassAcc::new(plan);
-                        acc.add(plan, &vals);
-                        Ok((acc, vals, skipped, recs))
+                        Ok((vals, skipped, recs, b.data.len() as u64))
                     })
                     .collect()
             });
-            for p in parts {
-                let (acc, vals, skipped, recs) = p?;
-                sel.acc.merge(&acc);
-                spill.write(&vals)?;
-                info.skipped += skipped;
-                info.records += recs;
-            }
-            done_bytes += batch.iter().map(|b| b.data.len() as u64).sum::<u64>();
-            prog.report(1, done_bytes.min(total), total)?;
+            drop(batch);
+            let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+            done_bytes += parts.iter().map(|p| p.3).sum::<u64>();
+            f(parts)?;
+            prog.report(pass, done_bytes.min(total), total)?;
         }
         Ok(())
     })();
     drop(rx);
     let _ = h.join();
     res?;
-    let name = col.map(|c| c.2).unwrap_or_default();
-    let (mut file, n) = spill.finish()?;
-    while sel.finish_pass()? {
-        info.passes += 1;
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io("spill file", &e))?;
-        replay(&mut file, n, sel, info.passes, prog)?;
-    }
-    Ok((info, name))
+    Ok(col.map(|c| c.2).unwrap_or_default())
 }
 
-/// One pass of `sel` over a spill file of n values.
-fn replay(
-    file: &mut File,
-    n: u64,
-    sel: &mut Selector,
-    pass: u32,
-    prog: &mut dyn Progress,
-) -> Result<()> {
+/// Accumulate chunks into a pass accumulator: parts in parallel, merged in order.
+fn accumulate(plan: &Plan, acc: &mut PassAcc, chunks: &[&[f64]]) -> Result<()> {
     let pool = pool()?;
-    let threads = pool.current_num_threads().max(1);
-    let mut left = n;
-    let mut buf = vec![0u8; SPILL_CHUNK * 8];
-    while left > 0 {
-        let mut chunks: Vec<Vec<f64>> = Vec::new();
-        while left > 0 && chunks.len() < 2 * threads {
-            let k = (left as usize).min(SPILL_CHUNK);
-            file.read_exact(&mut buf[..k * 8])
-                .map_err(|e| Error::io("spill file", &e))?;
-            chunks.push(
-                buf[..k * 8]
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                    .collect(),
-            );
-            left -= k as u64;
-        }
-        let plan = &sel.plan;
-        let parts: Vec<PassAcc> = pool.install(|| {
-            chunks
-                .par_iter()
-                .map(|c| {
-                    let mut a = PassAcc::new(plan);
-                    a.add(plan, c);
-                    a
-                })
-                .collect()
-        });
-        for p in &parts {
-            sel.acc.merge(p);
-        }
-        prog.report(pass, n - left, n)?;
+    let parts: Vec<PassAcc> = pool.install(|| {
+        chunks
+            .par_iter()
+            .map(|c| {
+                let mut a = PassAcc::new(plan);
+                a.add(plan, c);
+                a
+            })
+            .collect()
+    });
+    for p in &parts {
+        acc.merge(p);
     }
     Ok(())
+}
+
+/// Exact regression statistics of one column of a text file.
+///
+/// Pass 1 parses the file; its first few million values are a sample from which
+/// pass-2 windows are guessed and collected during the rest of pass 1 (a
+/// [`Speculation`]). When the exact answers fall inside them (checked exactly), one pass
+/// is all it takes; otherwise the file is parsed again for the tasks left. A file of
+/// fewer values than the sample is held in memory and never re-read.
+pub fn scan_regression(
+    path: &str,
+    opts: &TextOpts,
+    sel: &mut Selector,
+    prog: &mut dyn Progress,
+) -> Result<(ScanInfo, String)> {
+    let total = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, &e))?
+        .len();
+    let mut info = ScanInfo {
+        bytes: total,
+        passes: 1,
+        ..Default::default()
+    };
+    let mut sample: Vec<f64> = Vec::new();
+    let mut sample_bytes = 0u64;
+    let mut sampling = true;
+    let mut spec: Option<Speculation> = None;
+    let name = parse_pass(path, opts, 1, prog, &mut |parts: Vec<Parsed>| {
+        let chunks: Vec<&[f64]> = parts.iter().map(|p| &p.0[..]).collect();
+        let plan = sel.plan.clone();
+        accumulate(&plan, &mut sel.acc, &chunks)?;
+        if let Some(sp) = spec.as_mut() {
+            let plan = sp.plan.clone();
+            accumulate(&plan, &mut sp.acc, &chunks)?;
+            if sp.collected() > SPEC_LIMIT {
+                spec = None;
+            }
+        }
+        for p in &parts {
+            info.skipped += p.1;
+            info.records += p.2;
+        }
+        if sampling {
+            for p in &parts {
+                sample.extend_from_slice(&p.0);
+                sample_bytes += p.3;
+            }
+            if sample.len() >= SAMPLE {
+                sampling = false;
+                let expected =
+                    (sample.len() as f64 * total as f64 / sample_bytes.max(1) as f64) as u64;
+                spec = sel.speculate(&sample, expected)?;
+                if let Some(sp) = spec.as_mut() {
+                    let plan = sp.plan.clone();
+                    let chunks: Vec<&[f64]> = sample.chunks(1 << 20).collect();
+                    accumulate(&plan, &mut sp.acc, &chunks)?;
+                }
+                sample = Vec::new();
+            }
+        }
+        Ok(())
+    })?;
+    if sampling {
+        // Every value is in memory: the later passes run over it.
+        while sel.finish_pass()? {
+            info.passes += 1;
+            let plan = sel.plan.clone();
+            let chunks: Vec<&[f64]> = sample.chunks(1 << 20).collect();
+            accumulate(&plan, &mut sel.acc, &chunks)?;
+            prog.report(info.passes, total, total)?;
+        }
+        return Ok((info, name));
+    }
+    let mut more = sel.finish_pass()?;
+    if let Some(sp) = spec {
+        more = sel.adopt(sp)?;
+    }
+    while more {
+        info.passes += 1;
+        parse_pass(path, opts, info.passes, prog, &mut |parts: Vec<Parsed>| {
+            let chunks: Vec<&[f64]> = parts.iter().map(|p| &p.0[..]).collect();
+            let plan = sel.plan.clone();
+            accumulate(&plan, &mut sel.acc, &chunks)
+        })?;
+        more = sel.finish_pass()?;
+    }
+    Ok((info, name))
 }
 
 /// What a class scan counts.
@@ -717,10 +812,10 @@ pub fn scan_classes(
     let res = (|| -> Result<()> {
         let mut it = rx.iter();
         loop {
-            let mut batch = Vec::with_capacity(2 * threads);
+            let mut batch = Vec::with_capacity(threads);
             for b in it.by_ref() {
                 batch.push(b?);
-                if batch.len() >= 2 * threads {
+                if batch.len() >= threads {
                     break;
                 }
             }
@@ -791,4 +886,76 @@ pub fn scan_classes(
     out.rows = out.info.records - out.info.skipped;
     out.column = col.map(|c| c.2).unwrap_or_default();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_parse_equals_std() {
+        let cases = [
+            "0",
+            "-0",
+            "+1",
+            "1.5",
+            "-2.71828",
+            "1e5",
+            "1.23457e+06",
+            "9.99999e-07",
+            "123456789012345",
+            "0.000123",
+            "12.",
+            ".5",
+            "-.5e-3",
+            "1e22",
+            "1e-22",
+            "4.9406564584124654e-324",
+            "1234567890123456",
+            "1e23",
+            "1e",
+            "e5",
+            "1.2.3",
+            "nan",
+            "inf",
+            "",
+            "-",
+            "0x10",
+            "00012.5000",
+            "3.14159265358979",
+            "1.7976931348623157e308",
+        ];
+        for c in cases {
+            let want = c.parse::<f64>().ok();
+            // None falls back to std.
+            if let Some(v) = parse_fast(c.as_bytes()) {
+                assert_eq!(Some(v.to_bits()), want.map(f64::to_bits), "{c}");
+            }
+        }
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..200_000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let v = f64::from_bits(s);
+            if !v.is_finite() {
+                continue;
+            }
+            for txt in [
+                format!("{v:.6e}"),
+                format!("{:.5}", v % 1e6),
+                format!("{}", (s % 100000) as f64 / 1000.0),
+            ] {
+                if let Some(f) = parse_fast(txt.as_bytes()) {
+                    assert_eq!(f.to_bits(), txt.parse::<f64>().unwrap().to_bits(), "{txt}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn newline_count() {
+        let d = b"a\nbb\n\nccc".repeat(50_000);
+        assert_eq!(count_newlines(&d), 150_000);
+    }
 }

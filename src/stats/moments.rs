@@ -65,39 +65,70 @@ impl Default for Moments {
 }
 
 impl Moments {
-    /// Moments of a chunk (NaN-free).
+    /// Moments of a chunk (NaN-free): exact two-pass moments of cache-sized blocks,
+    /// merged with Chan's rule.
     pub fn of(v: &[f64]) -> Moments {
+        let mut m = Moments::default();
+        for b in v.chunks(4096) {
+            m.merge(&Moments::block(b));
+        }
+        m
+    }
+
+    fn block(v: &[f64]) -> Moments {
         if v.is_empty() {
             return Moments::default();
         }
         let n = v.len() as f64;
-        let mean0 = psum(v) / n;
-        // Two-pass with the correction term: m2 = sum d^2 - (sum d)^2 / n.
-        let (sd, sd2) = if mean0.is_finite() {
-            (
-                psum_map(v, |x| x - mean0),
-                psum_map(v, |x| (x - mean0) * (x - mean0)),
-            )
-        } else {
-            (0.0, f64::NAN)
-        };
-        let mean = if mean0.is_finite() {
-            mean0 + sd / n
-        } else {
-            mean0
-        };
-        let mut mn = f64::INFINITY;
-        let mut mx = f64::NEG_INFINITY;
-        for &x in v {
-            mn = mn.min(x);
-            mx = mx.max(x);
+        let mut mn = [f64::INFINITY; 4];
+        let mut mx = [f64::NEG_INFINITY; 4];
+        let mut it = v.chunks_exact(4);
+        for c in &mut it {
+            for j in 0..4 {
+                mn[j] = mn[j].min(c[j]);
+                mx[j] = mx[j].max(c[j]);
+            }
         }
+        for &x in it.remainder() {
+            mn[0] = mn[0].min(x);
+            mx[0] = mx[0].max(x);
+        }
+        let min = mn[0].min(mn[1]).min(mn[2].min(mn[3]));
+        let max = mx[0].max(mx[1]).max(mx[2].max(mx[3]));
+        let mean0 = psum(v) / n;
+        if !mean0.is_finite() {
+            return Moments {
+                n: v.len() as u64,
+                mean: mean0,
+                m2: f64::NAN,
+                min,
+                max,
+            };
+        }
+        // Two-pass with the correction term: m2 = sum d^2 - (sum d)^2 / n.
+        let mut sd = [0.0f64; 4];
+        let mut sd2 = [0.0f64; 4];
+        let mut it = v.chunks_exact(4);
+        for c in &mut it {
+            for j in 0..4 {
+                let d = c[j] - mean0;
+                sd[j] += d;
+                sd2[j] += d * d;
+            }
+        }
+        for &x in it.remainder() {
+            let d = x - mean0;
+            sd[0] += d;
+            sd2[0] += d * d;
+        }
+        let sd = (sd[0] + sd[1]) + (sd[2] + sd[3]);
+        let sd2 = (sd2[0] + sd2[1]) + (sd2[2] + sd2[3]);
         Moments {
             n: v.len() as u64,
-            mean,
+            mean: mean0 + sd / n,
             m2: (sd2 - sd * sd / n).max(0.0),
-            min: mn,
-            max: mx,
+            min,
+            max,
         }
     }
 

@@ -32,6 +32,10 @@ use crate::error::{Error, Result};
 
 /// Bits of key resolved per histogram pass.
 pub const BITS: u32 = 16;
+/// Bits of key in the first pass's histogram: 2^20 bins (8 MiB) put a bin's width at
+/// 1/256 of its values' magnitude, so the bins holding the median or a Huber window
+/// usually hold few enough values to be collected in pass 2 (two passes in all).
+pub const FIRST_BITS: u32 = 20;
 /// A window with at most this many values is collected instead of histogrammed.
 pub const COLLECT_MAX: u64 = 1 << 21;
 
@@ -151,7 +155,7 @@ pub struct Plan {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct PassAcc {
     pub moments: Moments,
-    /// Pass 1 only: histogram of the top BITS bits of every key.
+    /// Pass 1 only: histogram of the top FIRST_BITS bits of every key.
     pub hist1: Vec<u64>,
     pub tasks: Vec<TaskAcc>,
 }
@@ -161,7 +165,7 @@ impl PassAcc {
         PassAcc {
             moments: Moments::default(),
             hist1: if plan.pass == 1 {
-                vec![0; 1 << BITS]
+                vec![0; 1 << FIRST_BITS]
             } else {
                 Vec::new()
             },
@@ -171,11 +175,16 @@ impl PassAcc {
 
     /// Add a chunk of NaN-free values.
     pub fn add(&mut self, plan: &Plan, v: &[f64]) {
-        self.moments.merge(&Moments::of(v));
+        if plan.pass == 1 {
+            self.moments.merge(&Moments::of(v));
+        } else {
+            // Later passes only check that they saw as many values as pass 1.
+            self.moments.n += v.len() as u64;
+        }
         if !self.hist1.is_empty() {
             let h = &mut self.hist1;
             for &y in v {
-                h[(key(y) >> (64 - BITS)) as usize] += 1;
+                h[(key(y) >> (64 - FIRST_BITS)) as usize] += 1;
             }
         }
         for (tp, ta) in plan.tasks.iter().zip(self.tasks.iter_mut()) {
@@ -456,7 +465,7 @@ impl Selector {
             let w = [Window {
                 lo: 0,
                 hi: u64::MAX,
-                shift: 64 - BITS,
+                shift: 64 - FIRST_BITS,
                 collect: false,
             }];
             let ta = TaskAcc {
@@ -589,7 +598,7 @@ impl Selector {
                 root,
             } => {
                 let d = *delta;
-                let exact = huber_exact_on(&regions, lay, d, *lo, *hi);
+                let exact = huber_exact_on(&regions, lay, d, *lo, *hi, false);
                 if let Some(c) = exact {
                     *root = Some(c);
                     return Ok(None);
@@ -662,8 +671,8 @@ impl Selector {
                 continue;
             }
             if k < cum + n {
-                let lo = (b as u64) << (64 - BITS);
-                let hi = lo | ((1u64 << (64 - BITS)) - 1);
+                let lo = (b as u64) << (64 - FIRST_BITS);
+                let hi = lo | ((1u64 << (64 - FIRST_BITS)) - 1);
                 let (a, z) = value_bounds(lo, hi);
                 let m = self.moments?;
                 let (a, z) = (a.max(m.min), z.min(m.max));
@@ -828,6 +837,230 @@ impl Selector {
     }
 }
 
+/// Pass-2 windows guessed from a sample and accumulated during pass 1, so that most data
+/// needs one pass: afterwards [`Selector::adopt`] checks, exactly, whether each task's
+/// answer fell inside them (a task whose answer did not gets an ordinary second pass).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Speculation {
+    pub plan: Plan,
+    pub acc: PassAcc,
+    /// The Huber bracket each task's windows were built for (unused for ranks).
+    brackets: Vec<(f64, f64)>,
+}
+
+impl Speculation {
+    pub fn new_acc(&self) -> PassAcc {
+        PassAcc::new(&self.plan)
+    }
+
+    /// Values collected so far (the caller abandons a speculation that grows too big).
+    pub fn collected(&self) -> usize {
+        self.acc
+            .tasks
+            .iter()
+            .flat_map(|t| t.vals.iter())
+            .map(Vec::len)
+            .sum()
+    }
+}
+
+/// Where the given ranks fall in a layout: their values when every one lies in collected
+/// values, None otherwise.
+fn locate_ranks(ranks: &[u64], regions: &[Region], acc: &TaskAcc) -> Option<Vec<f64>> {
+    let mut out = Vec::with_capacity(ranks.len());
+    let mut ri = 0;
+    let mut cum = 0u64;
+    for reg in regions {
+        let c = region_count(acc, reg);
+        while ri < ranks.len() && ranks[ri] < cum + c {
+            let k = ranks[ri] - cum;
+            match *reg {
+                Region::Point { v, .. } => out.push(v),
+                Region::Vals { w } => out.push(acc.vals[w][k as usize]),
+                _ => return None,
+            }
+            ri += 1;
+        }
+        cum += c;
+    }
+    (ri == ranks.len()).then_some(out)
+}
+
+impl Selector {
+    /// Guess pass-2 windows from a sample (e.g. the first few million values): each
+    /// requested rank gets the sample's values between proportions p -+ eps, each Huber
+    /// location a bracket around the sample's root; everything is collected. None for an
+    /// empty sample or when nothing is requested beyond the moments.
+    ///
+    /// `expected_n` (the expected size of the whole data) keeps the windows bounded: a
+    /// window the sample says would hold more than `4 * collect_max` values is not
+    /// speculated on.
+    pub fn speculate(&self, sample: &[f64], expected_n: u64) -> Result<Option<Speculation>> {
+        let ns = sample.len();
+        if ns < 1000 || self.plan.pass != 1 {
+            return Ok(None);
+        }
+        let eps = 3.0 / (ns as f64).sqrt() + 1e-4;
+        let mut props = vec![0.5];
+        props.extend(self.probs.iter().copied());
+        let mut asked: Vec<f64> = Vec::new();
+        for &p in &props {
+            asked.push((p - eps).max(0.0));
+            asked.push((p + eps).min(1.0));
+        }
+        let mut s = Selector::new(&asked, &self.deltas)?;
+        s.update(sample);
+        while s.finish_pass()? {
+            s.update(sample);
+        }
+        let q = |p: f64| s.order_stat(ranks_for(p, ns as u64)[0]);
+        let mut ranges = Vec::new();
+        for &p in &props {
+            let lo = if p - eps <= 0.0 {
+                0
+            } else {
+                key(q(p - eps).unwrap_or(f64::NEG_INFINITY))
+            };
+            let hi = if p + eps >= 1.0 {
+                u64::MAX
+            } else {
+                key(q(p + eps).unwrap_or(f64::INFINITY))
+            };
+            ranges.push((lo, hi, 0));
+        }
+        let med = q(0.5).unwrap_or(0.0);
+        let mut tasks = vec![TaskPlan {
+            r: if med.is_finite() { med } else { 0.0 },
+            windows: merge_windows(ranges, u64::MAX),
+        }];
+        let mut brackets = vec![(0.0, 0.0)];
+        let spread = match (q((0.5 - eps).max(0.0)), q((0.5 + eps).min(1.0))) {
+            (Some(a), Some(b)) if (b - a).is_finite() => b - a,
+            _ => return Ok(None),
+        };
+        let scale = expected_n.max(ns as u64) as f64 / ns as f64;
+        let limit = 4 * self.collect_max;
+        let too_big = |lo: u64, hi: u64| {
+            let k = sample
+                .iter()
+                .filter(|&&y| (lo..=hi).contains(&key(y)))
+                .count();
+            (k as f64 * scale) as u64 > limit
+        };
+        if tasks[0].windows.iter().any(|w| too_big(w.lo, w.hi)) {
+            tasks[0].windows.clear();
+        }
+        for &d in &self.deltas {
+            let c = match s.huber(d) {
+                Some((Some(c), _, _)) if c.is_finite() => c,
+                _ => return Ok(None),
+            };
+            // The root's sampling error is about d / (sqrt(n) p_in), p_in the share of
+            // values within d of it; four of those, or twice the median's window.
+            let p_in =
+                sample.iter().filter(|&&y| (y - c).abs() < d).count().max(1) as f64 / ns as f64;
+            let w = (2.0 * spread)
+                .max(4.0 * d / ((ns as f64).sqrt() * p_in))
+                .max(4.0 * f64::EPSILON * c.abs());
+            let (lo, hi) = (c - w, c + w);
+            let mut r = vec![(key(lo - d), key(hi - d)), (key(lo + d), key(hi + d))];
+            if r[0].1 >= r[1].0 {
+                r = vec![(r[0].0, r[1].1)];
+            }
+            let windows = if r.iter().any(|&(a, b)| too_big(a, b)) {
+                Vec::new()
+            } else {
+                r.into_iter()
+                    .map(|(a, b)| Window::over(a, b, 0, u64::MAX))
+                    .collect()
+            };
+            tasks.push(TaskPlan { r: c, windows });
+            brackets.push((lo, hi));
+        }
+        let plan = Plan { pass: 2, tasks };
+        Ok(Some(Speculation {
+            acc: PassAcc::new(&plan),
+            plan,
+            brackets,
+        }))
+    }
+
+    /// After pass 1: take every task whose answer the speculative windows hold (checked
+    /// exactly on their layout). Returns true when passes remain for the others.
+    pub fn adopt(&mut self, spec: Speculation) -> Result<bool> {
+        if self.moments.is_none()
+            || self.plan.pass != 2
+            || self.plan.tasks.len() != self.tasks.len()
+        {
+            return Ok(!self.plan.tasks.is_empty());
+        }
+        let Speculation {
+            plan,
+            mut acc,
+            brackets,
+        } = spec;
+        if plan.tasks.len() != self.tasks.len() || acc.moments.n != self.moments.map_or(0, |m| m.n)
+        {
+            return Ok(!self.plan.tasks.is_empty());
+        }
+        let mut keep = Vec::new();
+        for t in 0..self.tasks.len() {
+            let tp = &plan.tasks[t];
+            let mut ta = std::mem::take(&mut acc.tasks[t]);
+            for v in ta.vals.iter_mut() {
+                v.sort_unstable_by(f64::total_cmp);
+            }
+            let lay = Layout {
+                windows: &tp.windows,
+                acc: &ta,
+                r: tp.r,
+            };
+            let regions = lay.regions();
+            let resolved = match &mut self.tasks[t] {
+                Task::Ranks {
+                    ranks,
+                    values,
+                    done,
+                } => match locate_ranks(ranks, &regions, &ta) {
+                    Some(vs) => {
+                        for (slot, v) in values.iter_mut().zip(vs) {
+                            *slot = Some(v);
+                        }
+                        *done = true;
+                        true
+                    }
+                    None => false,
+                },
+                Task::Huber { delta, root, .. } => {
+                    let (blo, bhi) = brackets[t];
+                    match huber_exact_on(&regions, &lay, *delta, blo, bhi, true) {
+                        Some(c) => {
+                            *root = Some(c);
+                            true
+                        }
+                        None => false,
+                    }
+                }
+            };
+            if resolved {
+                self.finals[t] = Some((tp.clone(), ta));
+            } else {
+                keep.push(self.plan.tasks[t].clone());
+            }
+        }
+        self.plan = Plan {
+            pass: self.plan.pass,
+            tasks: keep,
+        };
+        self.acc = if self.plan.tasks.is_empty() {
+            PassAcc::default()
+        } else {
+            PassAcc::new(&self.plan)
+        };
+        Ok(!self.plan.tasks.is_empty())
+    }
+}
+
 fn finite_mid(lo: f64, hi: f64) -> f64 {
     match (lo.is_finite(), hi.is_finite()) {
         (true, true) => lo + (hi - lo) * 0.5,
@@ -968,7 +1201,14 @@ fn huber_bracket(regions: &[Region], lay: &Layout<'_>, d: f64, lo: f64, hi: f64)
 
 /// psi is exact on [lo, hi] when every value whose clip can change there was collected
 /// and every summarised region is either beyond +-delta for all c there, or within it.
-fn huber_exact_on(regions: &[Region], lay: &Layout<'_>, d: f64, lo: f64, hi: f64) -> Option<f64> {
+fn huber_exact_on(
+    regions: &[Region],
+    lay: &Layout<'_>,
+    d: f64,
+    lo: f64,
+    hi: f64,
+    speculative: bool,
+) -> Option<f64> {
     if lay.windows.is_empty() || !lay.windows.iter().all(|w| w.collect) {
         return None;
     }
@@ -1009,6 +1249,11 @@ fn huber_exact_on(regions: &[Region], lay: &Layout<'_>, d: f64, lo: f64, hi: f64
         r: lay.r,
         d,
     };
+    // A speculative bracket, guessed from a sample, may miss the root: then this layout
+    // does not answer. (A bracket from bounds holds the root by construction.)
+    if speculative && !(p.eval(lo) >= 0.0 && p.eval(hi) <= 0.0) {
+        return None;
+    }
     // The zero set of psi is an interval [z1, z2] (usually one point): its midpoint.
     let z1 = p.root(lo, hi, false);
     let z2 = p.root(lo, hi, true);

@@ -197,3 +197,66 @@ fn bad_parameters() {
     assert!(Selector::new(&[], &[0.0]).is_err());
     assert!(Selector::new(&[], &[f64::NAN]).is_err());
 }
+
+/// Pass 1 with a speculation from the first values, then ordinary passes for what it
+/// missed: the same answers as without speculation.
+fn run_speculative(v: &[f64], probs: &[f64], deltas: &[f64], sample: usize) -> (Selector, u32) {
+    let mut s = Selector::new(probs, deltas).unwrap();
+    let spec = s
+        .speculate(&v[..sample.min(v.len())], v.len() as u64)
+        .unwrap();
+    let mut spec = spec.expect("a speculation");
+    s.update(v);
+    let mut part = spec.new_acc();
+    part.add(&spec.plan, v);
+    spec.acc.merge(&part);
+    let mut passes = 1;
+    s.finish_pass().unwrap();
+    let mut more = s.adopt(spec).unwrap();
+    while more {
+        passes += 1;
+        s.update(v);
+        more = s.finish_pass().unwrap();
+    }
+    (s, passes)
+}
+
+#[test]
+fn speculation_is_exact_whether_it_hits_or_misses() {
+    for kind in [0u64, 1, 2, 4] {
+        let v = dataset(kind, 20_000, kind + 99);
+        let plain = run(&v, &[0.2], &[1.0], COLLECT_MAX, 1000);
+        let (spec, passes) = run_speculative(&v, &[0.2], &[1.0], 5000);
+        assert_eq!(passes, 1, "kind {kind}: a shuffled sample should hit");
+        let mut sorted_v = v.clone();
+        sorted_v.sort_by(f64::total_cmp);
+        let (miss, passes_sorted) = run_speculative(&sorted_v, &[0.2], &[1.0], 5000);
+        assert!(
+            passes_sorted > 1,
+            "sorted data: the first values are no sample"
+        );
+        let n = v.len() as u64;
+        for k in [(n - 1) / 2, n / 2] {
+            assert_eq!(spec.order_stat(k), plain.order_stat(k));
+            assert_eq!(miss.order_stat(k), plain.order_stat(k));
+        }
+        for k in ranks_for(0.2, n) {
+            assert_eq!(spec.order_stat(k), plain.order_stat(k));
+        }
+        // The Huber root is a float solution of a sum: layouts that sum in another
+        // order may differ in the last bits.
+        let c = plain.huber(1.0).unwrap().0.unwrap();
+        for other in [&spec, &miss] {
+            let o = other.huber(1.0).unwrap().0.unwrap();
+            assert!(
+                (o - c).abs() <= 4.0 * f64::EPSILON * c.abs().max(1.0),
+                "kind {kind}: {o} vs {c}"
+            );
+        }
+        let med = plain.order_stat((n - 1) / 2).unwrap();
+        let a = spec.dev_sums(med).unwrap();
+        let b = plain.dev_sums(med).unwrap();
+        assert_eq!((a.0, a.2, a.3), (b.0, b.2, b.3));
+        assert!(((a.1 + a.4) - (b.1 + b.4)).abs() <= 1e-9 * (b.1 + b.4).abs());
+    }
+}
