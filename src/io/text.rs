@@ -15,7 +15,7 @@ use crate::stats::select::{PassAcc, Plan, Selector, Speculation};
 
 /// Target block size: large enough to amortise per-block work (a pass-1 histogram is
 /// 8 MiB), small enough that a batch of blocks per thread stays under ~100 MiB.
-const BLOCK: usize = 16 << 20;
+const BLOCK: usize = 8 << 20;
 /// A record longer than this is an error rather than unbounded memory.
 pub const MAX_RECORD: usize = 64 << 20;
 
@@ -73,9 +73,10 @@ fn read_some(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize, path: &str) -> Re
 
 /// Newlines in `data` (a plain byte compare-and-count that LLVM vectorises).
 fn count_newlines(data: &[u8]) -> u64 {
+    // Byte sums over runs of 255 cannot overflow a u8 and vectorise to byte compares.
     let mut n = 0u64;
-    for c in data.chunks(1 << 16) {
-        n += c.iter().filter(|&&b| b == b'\n').count() as u64;
+    for c in data.chunks(255) {
+        n += c.iter().map(|&b| (b == b'\n') as u8).sum::<u8>() as u64;
     }
     n
 }
@@ -343,60 +344,83 @@ fn for_each_field(
     nfields: Option<usize>,
     mut f: impl FnMut(&[u8], u64) -> Result<()>,
 ) -> Result<()> {
-    if !b.quoted || delim.is_none() {
+    if let (false, Some(d)) = (b.quoted, delim) {
+        // One SIMD scan for delimiters and newlines over the whole block (a memchr per
+        // short line would spend its time in setup).
+        let data = &b.data[..];
+        let mut line = b.line;
+        let (mut rec_start, mut fs, mut k) = (0usize, 0usize, 0usize);
+        let mut field: Option<(usize, usize)> = None;
+        let mut end_record = |end: usize,
+                              line: u64,
+                              k: usize,
+                              fs: usize,
+                              field: Option<(usize, usize)>,
+                              rec_start: usize|
+         -> Result<()> {
+            let mut e = end;
+            if e > rec_start && data[e - 1] == b'\r' {
+                e -= 1;
+            }
+            if e == rec_start && k == 0 {
+                return f(&data[e..e], line); // blank line: an empty value
+            }
+            let found = k + 1;
+            if let Some(nf) = nfields {
+                if found != nf {
+                    return Err(parse_err(
+                        path,
+                        line,
+                        found.min(nf),
+                        format!("expected {nf} fields, found {found}"),
+                    ));
+                }
+            }
+            let fld = if k == col { Some((fs, e)) } else { field };
+            match fld {
+                Some((a, z)) => f(&data[a..z.max(a)], line),
+                None => Err(parse_err(
+                    path,
+                    line,
+                    col + 1,
+                    format!("expected at least {} fields, found {found}", col + 1),
+                )),
+            }
+        };
+        for i in memchr::memchr2_iter(d, b'\n', data) {
+            if data[i] == d {
+                if k == col {
+                    field = Some((fs, i));
+                }
+                k += 1;
+                fs = i + 1;
+            } else {
+                end_record(i, line, k, fs, field, rec_start)?;
+                line += 1;
+                rec_start = i + 1;
+                fs = rec_start;
+                k = 0;
+                field = None;
+            }
+        }
+        if rec_start < data.len() {
+            end_record(data.len(), line, k, fs, field, rec_start)?;
+        }
+        return Ok(());
+    }
+    if delim.is_none() {
         let data = &b.data[..];
         let mut line = b.line;
         let mut start = 0;
-        while start < data.len() {
-            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
+            if end == data.len() && start >= data.len() {
+                break;
+            }
             let mut rec = &data[start..end];
             if rec.last() == Some(&b'\r') {
                 rec = &rec[..rec.len() - 1];
             }
-            match delim {
-                None => f(rec, line)?,
-                Some(d) => {
-                    if rec.is_empty() {
-                        f(rec, line)?;
-                    } else {
-                        let mut k = 0usize;
-                        let mut fs = 0usize;
-                        let mut field: Option<&[u8]> = None;
-                        for i in memchr::memchr_iter(d, rec) {
-                            if k == col {
-                                field = Some(&rec[fs..i]);
-                            }
-                            k += 1;
-                            fs = i + 1;
-                        }
-                        if k == col {
-                            field = Some(&rec[fs..]);
-                        }
-                        let found = k + 1;
-                        if let Some(nf) = nfields {
-                            if found != nf {
-                                return Err(parse_err(
-                                    path,
-                                    line,
-                                    found.min(nf),
-                                    format!("expected {nf} fields, found {found}"),
-                                ));
-                            }
-                        }
-                        match field {
-                            Some(x) => f(x, line)?,
-                            None => {
-                                return Err(parse_err(
-                                    path,
-                                    line,
-                                    col + 1,
-                                    format!("expected at least {} fields, found {found}", col + 1),
-                                ))
-                            }
-                        }
-                    }
-                }
-            }
+            f(rec, line)?;
             line += 1;
             start = end + 1;
         }
@@ -594,7 +618,7 @@ fn parse_value(
 
 /// Values buffered from the start of a file: the sample a speculative pass-2 plan is
 /// built from (and the whole data when the file is smaller).
-const SAMPLE: usize = 1 << 22;
+const SAMPLE: usize = 1 << 21;
 /// A speculation whose windows collect more than this is abandoned (memory bound).
 const SPEC_LIMIT: usize = 1 << 24;
 
