@@ -410,9 +410,9 @@ fn for_each_field(
     }
     if delim.is_none() {
         let data = &b.data[..];
-        let mut line = b.line;
         let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len())) {
+        let ends = memchr::memchr_iter(b'\n', data).chain(std::iter::once(data.len()));
+        for (line, end) in (b.line..).zip(ends) {
             if end == data.len() && start >= data.len() {
                 break;
             }
@@ -421,7 +421,6 @@ fn for_each_field(
                 rec = &rec[..rec.len() - 1];
             }
             f(rec, line)?;
-            line += 1;
             start = end + 1;
         }
         return Ok(());
