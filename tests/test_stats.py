@@ -387,3 +387,16 @@ def test_progress_callback_exception_stops_the_scan(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         hs.scan(p, kind="regression", progress=boom)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values(min_size=1, max_size=300), st.floats(0.01, 0.99))
+def test_losses_of_a_zero_output(v, tau):
+    """What bias_init reports as the zero-bias loss: exact sums from pass 1."""
+    r = hs.scan(v, kind="regression", huber_delta=[0.5, 2.0])
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(r.abs_mean, np.mean(np.abs(v)), rtol=1e-12, atol=1e-300)
+        want = np.mean(np.maximum(tau * v, (tau - 1) * v))
+        np.testing.assert_allclose(r.zero_pinball_loss(tau), want, rtol=1e-9, atol=1e-12 * np.abs(v).max())
+        for d in (0.5, 2.0):
+            np.testing.assert_allclose(r.zero_huber_loss(d), ref.huber_loss(v, d, 0.0), rtol=1e-12, atol=1e-300)

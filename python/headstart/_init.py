@@ -902,7 +902,9 @@ def _regression_bias(stats, spec, opts, floor_rule, floor_value, values):
         return b, loss, 1.0, optimal, floored
     if name == "l1_loss" or (name == "smooth_l1_loss" and float(opts["beta"]) == 0.0):
         b, loss = float(_stat(stats, "median")), float(_stat(stats, "mad"))
-        if lo >= 0:
+        if hasattr(stats, "abs_mean"):
+            zero = float(stats.abs_mean)
+        elif lo >= 0:
             zero = mean
         elif hi <= 0:
             zero = -mean
@@ -917,7 +919,9 @@ def _regression_bias(stats, spec, opts, floor_rule, floor_value, values):
         b = float(stats.huber_location(d))
         loss = float(stats.huber_loss(d))
         scale = 1.0 if name == "huber_loss" else d
-        if lo >= d:
+        if hasattr(stats, "zero_huber_loss"):
+            zero = float(stats.zero_huber_loss(d))
+        elif lo >= d:
             zero = d * (mean - 0.5 * d)
         elif hi <= -d:
             zero = d * (-mean - 0.5 * d)
@@ -935,7 +939,9 @@ def _regression_bias(stats, spec, opts, floor_rule, floor_value, values):
             raise HeadstartError(f"tau must be in (0, 1), got {opts['tau']!r}")
         b = float(stats.quantile(tau, method="inverted_cdf"))
         loss = float(stats.pinball_loss(tau))
-        if lo >= 0:
+        if hasattr(stats, "zero_pinball_loss"):
+            zero = float(stats.zero_pinball_loss(tau))
+        elif lo >= 0:
             zero = tau * mean
         elif hi <= 0:
             zero = (tau - 1.0) * mean
@@ -1351,8 +1357,7 @@ def bias_init(
         if zero is None:
             details["zero_bias_loss"] = (
                 "the loss at a zero output needs mean |y| (L1, pinball) or the Huber loss at 0, "
-                "which the statistics give only for targets of one sign (Huber: all |y| >= "
-                "delta or all < delta); pass the targets as an array to get it"
+                "which these statistics (not from headstart.scan) do not carry"
             )
         stats = cols if len(cols) > 1 else cols[0]
     bias = np.asarray(bias, np.float64)

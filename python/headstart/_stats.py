@@ -174,6 +174,32 @@ class RegressionStats:
         a, b = self.median_low, self.median_high
         return a if a == b else (a + b) / 2
 
+    def _zero(self):
+        z = self._s.zero_losses()
+        if z is None:
+            raise HeadstartError("no values: the losses of a zero output are undefined")
+        return z
+
+    @property
+    def abs_mean(self) -> float:
+        """mean |y|: the L1 loss of a zero output."""
+        return self._zero()[0]
+
+    def zero_pinball_loss(self, tau: float) -> float:
+        """Mean pinball loss of a zero output: tau E[y+] + (1 - tau) E[y-]."""
+        absm, pos, _ = self._zero()
+        return tau * pos + (1.0 - tau) * (absm - pos)
+
+    def zero_huber_loss(self, delta: float = 1.0) -> float:
+        """Mean Huber loss of a zero output (delta must have been requested)."""
+        _, _, hub = self._zero()
+        try:
+            return hub[self.huber_deltas.index(float(delta))]
+        except ValueError:
+            raise HeadstartError(
+                f"Huber delta {delta} was not requested: pass huber_delta={delta} to scan"
+            ) from None
+
     @property
     def mad(self) -> float:
         """Mean absolute deviation from the median (the L1 loss at the median)."""

@@ -156,6 +156,12 @@ impl RegState {
             .map(|m| (m.n, m.mean, m.var(), m.min, m.max))
     }
 
+    /// (mean |y|, mean max(y, 0), [mean Huber_d(y) per requested delta]) after pass 1:
+    /// the losses of a zero output.
+    fn zero_losses(&self) -> Option<(f64, f64, Vec<f64>)> {
+        lock(&self.sel).zero_losses()
+    }
+
     /// The exact order statistic at 0-based rank k (None until resolved).
     fn order_stat(&self, k: u64) -> Option<f64> {
         lock(&self.sel).order_stat(k)

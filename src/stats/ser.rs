@@ -6,7 +6,7 @@ use super::moments::Moments;
 use super::select::{Gap, PassAcc, Plan, Selector, Task, TaskAcc, TaskPlan, Window};
 use crate::error::{Error, Result};
 
-const MAGIC_SEL: &[u8; 8] = b"HSSEL01\0";
+const MAGIC_SEL: &[u8; 8] = b"HSSEL02\0";
 const MAGIC_CNT: &[u8; 8] = b"HSCNT01\0";
 
 #[derive(Default)]
@@ -192,8 +192,10 @@ pub fn selector_to_bytes(s: &Selector) -> Vec<u8> {
     for t in &s.plan.tasks {
         w.plan(t);
     }
+    w.f64s(&s.plan.deltas);
     w.moments(&s.acc.moments);
     w.sparse(&s.acc.hist1);
+    w.f64s(&s.acc.zero);
     w.u64(s.acc.tasks.len() as u64);
     for t in &s.acc.tasks {
         w.tacc(t);
@@ -203,6 +205,7 @@ pub fn selector_to_bytes(s: &Selector) -> Vec<u8> {
         w.moments(m);
     }
     w.sparse(&s.hist1);
+    w.f64s(&s.zero);
     w.u64(s.tasks.len() as u64);
     for t in &s.tasks {
         match t {
@@ -259,20 +262,28 @@ pub fn selector_from_bytes(b: &[u8]) -> Result<Selector> {
     let pass = r.u64()? as u32;
     let nt = r.len()?;
     let tasks = (0..nt).map(|_| r.plan()).collect::<Result<Vec<_>>>()?;
-    s.plan = Plan { pass, tasks };
+    let pdeltas = r.f64s()?;
+    s.plan = Plan {
+        pass,
+        tasks,
+        deltas: pdeltas,
+    };
     let moments = r.moments()?;
     let hist1 = r.sparse()?;
+    let azero = r.f64s()?;
     let na = r.len()?;
     let atasks = (0..na).map(|_| r.tacc()).collect::<Result<Vec<_>>>()?;
     s.acc = PassAcc {
         moments,
         hist1,
+        zero: azero,
         tasks: atasks,
     };
     if r.bool()? {
         s.moments = Some(r.moments()?);
     }
     s.hist1 = r.sparse()?;
+    s.zero = r.f64s()?;
     let nk = r.len()?;
     for _ in 0..nk {
         match r.u64()? {

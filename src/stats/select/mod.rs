@@ -149,6 +149,8 @@ impl TaskAcc {
 pub struct Plan {
     pub pass: u32,
     pub tasks: Vec<TaskPlan>,
+    /// Pass 1: the Huber deltas whose loss at a zero output is summed (see `zero`).
+    pub deltas: Vec<f64>,
 }
 
 /// Everything one pass accumulates; chunk parts merge into it in data order.
@@ -157,6 +159,9 @@ pub struct PassAcc {
     pub moments: Moments,
     /// Pass 1 only: histogram of the top FIRST_BITS bits of every key.
     pub hist1: Vec<u64>,
+    /// Pass 1 only: losses of the constant output 0, which bias_init reports as the
+    /// zero-bias loss: sum |y|, sum max(y, 0), then sum Huber_d(y) per plan delta.
+    pub zero: Vec<f64>,
     pub tasks: Vec<TaskAcc>,
 }
 
@@ -169,6 +174,11 @@ impl PassAcc {
             } else {
                 Vec::new()
             },
+            zero: if plan.pass == 1 {
+                vec![0.0; 2 + plan.deltas.len()]
+            } else {
+                Vec::new()
+            },
             tasks: plan.tasks.iter().map(TaskAcc::new).collect(),
         }
     }
@@ -177,6 +187,20 @@ impl PassAcc {
     pub fn add(&mut self, plan: &Plan, v: &[f64]) {
         if plan.pass == 1 {
             self.moments.merge(&Moments::of(v));
+            if self.zero.len() == 2 + plan.deltas.len() {
+                self.zero[0] += psum_map(v, f64::abs);
+                self.zero[1] += psum_map(v, |y| y.max(0.0));
+                for (z, &d) in self.zero[2..].iter_mut().zip(&plan.deltas) {
+                    *z += psum_map(v, |y| {
+                        let a = y.abs();
+                        if a < d {
+                            0.5 * a * a
+                        } else {
+                            d * (a - 0.5 * d)
+                        }
+                    });
+                }
+            }
         } else {
             // Later passes only check that they saw as many values as pass 1.
             self.moments.n += v.len() as u64;
@@ -196,6 +220,9 @@ impl PassAcc {
     pub fn merge(&mut self, o: &PassAcc) {
         self.moments.merge(&o.moments);
         for (a, b) in self.hist1.iter_mut().zip(&o.hist1) {
+            *a += b;
+        }
+        for (a, b) in self.zero.iter_mut().zip(&o.zero) {
             *a += b;
         }
         for (a, b) in self.tasks.iter_mut().zip(&o.tasks) {
@@ -340,9 +367,10 @@ pub enum Task {
 pub struct Selector {
     pub plan: Plan,
     pub acc: PassAcc,
-    /// Moments and pass-1 histogram, once pass 1 is finished.
+    /// Moments, pass-1 histogram and zero-output loss sums, once pass 1 is finished.
     pub moments: Option<Moments>,
     pub hist1: Vec<u64>,
+    pub zero: Vec<f64>,
     pub tasks: Vec<Task>,
     /// The final pass of each task (plan, accumulation), kept for loss sums.
     pub finals: Vec<Option<(TaskPlan, TaskAcc)>>,
@@ -395,12 +423,14 @@ impl Selector {
         let plan = Plan {
             pass: 1,
             tasks: Vec::new(),
+            deltas: deltas.to_vec(),
         };
         Ok(Selector {
             acc: PassAcc::new(&plan),
             plan,
             moments: None,
             hist1: Vec::new(),
+            zero: Vec::new(),
             tasks: Vec::new(),
             finals: Vec::new(),
             probs: probs.to_vec(),
@@ -437,6 +467,7 @@ impl Selector {
             let m = acc.moments;
             self.moments = Some(m);
             self.hist1 = acc.hist1;
+            self.zero = acc.zero;
             let n = m.n;
             if n > 0 {
                 let mut ranks: Vec<u64> = vec![(n - 1) / 2, n / 2];
@@ -526,6 +557,7 @@ impl Selector {
         self.plan = Plan {
             pass: self.plan.pass + 1,
             tasks,
+            deltas: Vec::new(),
         };
         self.acc = PassAcc::new(&self.plan);
         if self.plan.tasks.is_empty() {
@@ -644,6 +676,21 @@ impl Selector {
                 }))
             }
         }
+    }
+
+    /// Mean losses of the constant output 0 after pass 1: (mean |y|, mean max(y, 0),
+    /// mean Huber_d(y) for each requested delta).
+    pub fn zero_losses(&self) -> Option<(f64, f64, Vec<f64>)> {
+        let n = self.moments?.n;
+        if n == 0 || self.zero.len() < 2 {
+            return None;
+        }
+        let n = n as f64;
+        Some((
+            self.zero[0] / n,
+            self.zero[1] / n,
+            self.zero[2..].iter().map(|z| z / n).collect(),
+        ))
     }
 
     /// Order statistic at 0-based rank k (exact once the rank task is done).
@@ -977,7 +1024,11 @@ impl Selector {
             tasks.push(TaskPlan { r: c, windows });
             brackets.push((lo, hi));
         }
-        let plan = Plan { pass: 2, tasks };
+        let plan = Plan {
+            pass: 2,
+            tasks,
+            deltas: Vec::new(),
+        };
         Ok(Some(Speculation {
             acc: PassAcc::new(&plan),
             plan,
@@ -1051,6 +1102,7 @@ impl Selector {
         self.plan = Plan {
             pass: self.plan.pass,
             tasks: keep,
+            deltas: Vec::new(),
         };
         self.acc = if self.plan.tasks.is_empty() {
             PassAcc::default()
