@@ -65,6 +65,9 @@ FILES = {
     "str.npy": _npy(np.array(["a", "b"])),
     "object.npy": _npy(np.array([1, None], dtype=object), allow_pickle=True),
     "nan.npy": _npy(np.array([1.0, np.nan, 2.0])),
+    "bigint.txt": b"y\n1\n99999999999999999999999\n",
+    "bad_block.txt.gz": _GZ[:10] + b"\xff" * 20,
+    "bad_header_dict.npy": b"\x93NUMPY\x01\x00\x35\x00{'descr': '<f8', (" + b" " * 34 + b"\n" + b"\x00" * 24,
     "float_classes.npy": _npy(np.array([0.5, 1.0])),
 }
 
@@ -442,6 +445,31 @@ def _scan_rows():
         ("nan.npy", R, HeadstartError, r"nan.npy: NaN at index 1", None),
         ("float_classes.npy", C, HeadstartError, r"float_classes.npy: class labels must be integers", None),
     ]
+    # found by fuzz/fuzz_readers.py
+    table += [
+        (
+            "bigint.txt",
+            dict(header=True),
+            HeadstartError,
+            r"99999999999999999999999",
+            "scan('y\\n1\\n99999999999999999999999\\n' as .txt, header=True) raises "
+            "OverflowError 'Python int too large to convert to C long' from "
+            "ClassCounts.result (np.asarray(ints, dtype=int64)); should keep the labels as "
+            "strings or raise HeadstartError naming the label",
+        ),
+        ("bad_block.txt.gz", R, OSError, r"bad_block.txt.gz: corrupt deflate stream", None),
+        (
+            "bad_block.txt.gz",
+            {},
+            OSError,
+            r"bad_block.txt.gz",
+            "scan(<gzip with a corrupt deflate block>, kind='auto') raises zlib.error "
+            "'Error -3 while decompressing data: invalid block type' from the Python sniffer "
+            "(not OSError/ValueError, no file name); kind='regression' says "
+            "'bad_block.txt.gz: corrupt deflate stream'",
+        ),
+        ("bad_header_dict.npy", R, HeadstartError, r"bad_header_dict.npy: not a readable .npy file", None),
+    ]
     auto_npy_bug = (
         "scan({f}) with kind='auto' first calls np.load(mmap_mode='r') in Python "
         "(_stats._scan_path) and leaks numpy's message ({msg}) without the file name; "
@@ -453,6 +481,8 @@ def _scan_rows():
         ("garbage.npy", "'This file contains pickled (object) data' - misleading"),
         ("bad_header.npy", "'EOF: reading array header, expected 65535 bytes'"),
         ("object.npy", "'Array can't be memory-mapped: Python objects in dtype'"),
+        ("empty.npy", "EOFError 'No data left in file' - not even the ValueError family"),
+        ("bad_header_dict.npy", "tokenize.TokenError 'EOF in multi-line statement' - not ValueError"),
     ]:
         table.append((f, {}, HeadstartError, re.escape(f), auto_npy_bug.format(f=f, msg=msg)))
     for f, kw, exc, match, bug in table:
