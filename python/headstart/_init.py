@@ -1612,7 +1612,13 @@ def check_init(
     if np.ndim(loss_value_or_logits) == 0:
         if target is not None:
             raise TypeError("target= is for logits; a loss value needs none")
-        observed = float(np.asarray(loss_value_or_logits))
+        lv = np.asarray(loss_value_or_logits)
+        if lv.dtype.kind not in "fiub":
+            raise TypeError(
+                "loss_value_or_logits must be the first loss (a number) or logits (an "
+                f"array), got {type(loss_value_or_logits).__name__} {loss_value_or_logits!r}"
+            )
+        observed = float(lv)
         b = batch_size
     else:
         if target is None:

@@ -118,6 +118,15 @@ def cross_entropy(
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
 
+    if (
+        grad_out is not None
+        and isinstance(grad_out, np.ndarray)
+        and np.may_share_memory(grad_out, target)
+    ):
+        raise ValueError(
+            "cross_entropy: grad_out overlaps the target array; the gradient may overwrite "
+            "the input (grad_out=input), not the targets"
+        )
     moved = _class_last(xs, c_axis)
     want_grad = return_grad or grad_out is not None
     if grad_out is not None:

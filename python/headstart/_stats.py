@@ -321,12 +321,13 @@ def _float_chunk(chunk, nan: str, offset: int = 0):
     if a.dtype.kind not in "fiub":
         raise TypeError(f"regression targets must be numbers, got dtype {a.dtype}")
     a = np.ascontiguousarray(a.reshape(-1), dtype=np.float64)
-    nanmask = np.isnan(a)
+    nanmask = ~np.isfinite(a)
     if nanmask.any():
         if nan != "skip":
             i = int(np.flatnonzero(nanmask)[0])
+            what = "NaN" if np.isnan(a[i]) else f"non-finite value {float(a[i])}"
             raise HeadstartError(
-                f"NaN at index {offset + i} (pass nan='skip' to skip NaN values)"
+                f"{what} at index {offset + i} (pass nan='skip' to skip NaN and infinite values)"
             )
         keep = ~nanmask
         return np.ascontiguousarray(a[keep]), int(nanmask.sum())
@@ -380,8 +381,14 @@ class RegressionState:
         return self._s.done
 
     def result(self) -> RegressionStats:
-        if self._s.moments() is None:
+        m = self._s.moments()
+        if m is None:
             raise HeadstartError("result() needs at least one finished pass (call finish_pass)")
+        if m[0] == 0:
+            raise HeadstartError(
+                "no values: the state was fed no targets"
+                + (f" ({self.skipped} NaN/infinite values skipped)" if self.skipped else "")
+            )
         return RegressionStats(self._s, skipped=self.skipped, passes=self._s.pass_number - 1)
 
     def __getstate__(self):
@@ -398,6 +405,8 @@ class ClassCounts:
     """Mergeable, picklable class counts: integer labels (any integer dtype) or strings."""
 
     def __init__(self, *, nan="raise", _state=None):
+        if nan not in ("raise", "skip"):
+            raise ValueError(f"nan must be 'raise' or 'skip', got {nan!r}")
         self._s = _state if _state is not None else _core.ClassState()
         self.nan = nan
         self.skipped = 0
@@ -407,10 +416,16 @@ class ClassCounts:
         if a.ndim != 1:
             a = a.reshape(-1)
         if a.dtype.kind in "iub":
+            if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+                i = int(np.argmax(a > np.iinfo(np.int64).max))
+                raise HeadstartError(
+                    f"class label {int(a[i])} at index {i} does not fit in int64"
+                )
             self._s.update_int(np.ascontiguousarray(a, dtype=np.int64))
             return
         if a.dtype.kind == "f":
-            bad = ~np.isfinite(a) | (a != np.round(a))
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isfinite(a) | (a != np.round(a)) | (np.abs(a) >= 2.0**53)
             if bad.any():
                 nanmask = np.isnan(a)
                 if self.nan == "skip" and not (bad & ~nanmask).any():
@@ -419,13 +434,19 @@ class ClassCounts:
                 else:
                     i = int(np.flatnonzero(bad)[0])
                     raise HeadstartError(
-                        f"class label {a[i]!r} at index {i} is not an integer "
-                        "(use kind='regression' for real-valued targets)"
+                        f"class label {float(a[i])!r} at index {i} is not an integer "
+                        "below 2**53 (use kind='regression' for real-valued targets)"
                     )
             self._s.update_int(np.ascontiguousarray(a, dtype=np.int64))
             return
         if a.dtype.kind in "USO":
             if a.dtype.kind == "O":
+                for i, x in enumerate(a):
+                    if not (x is None or isinstance(x, (str, float))):
+                        raise TypeError(
+                            f"class labels must be integers or strings; index {i} holds a "
+                            f"{type(x).__name__} object"
+                        )
                 miss = np.array([x is None or (isinstance(x, float) and x != x) for x in a], bool)
                 if miss.any():
                     if self.nan != "skip":
@@ -682,7 +703,7 @@ def _multilabel_array(a, nan):
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise HeadstartError(
-            f"multi-label targets must be in [0, 1] (soft labels allowed): row {i}, column {j} is {x[i, j]!r}"
+            f"multi-label targets must be in [0, 1] (soft labels allowed): row {i}, column {j} is {float(x[i, j]):g}"
         )
     return MultilabelStats(np.arange(a.shape[1]), x.sum(axis=0), a.shape[0])
 

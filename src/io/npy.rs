@@ -304,16 +304,17 @@ impl Npy {
                             while r < e {
                                 let re = (r + SUB).min(e);
                                 self.read(col, r, re, &mut v);
-                                if let Some(i) = v.iter().position(|x| x.is_nan()) {
+                                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
                                     if missing == Missing::Raise {
                                         return Err(Error::Parse(format!(
-                                            "{}: NaN at index {} (pass nan='skip' to skip NaN values)",
+                                            "{}: {} at index {} (pass nan='skip' to skip NaN and infinite values)",
                                             self.path,
+                                            if v[i].is_nan() { "NaN".to_string() } else { format!("non-finite value {}", v[i]) },
                                             r + i
                                         )));
                                     }
                                     let before = v.len();
-                                    v.retain(|x| !x.is_nan());
+                                    v.retain(|x| x.is_finite());
                                     sk += (before - v.len()) as u64;
                                 }
                                 acc.add(plan, &v);

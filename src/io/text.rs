@@ -589,13 +589,20 @@ fn parse_value(
         .ok()
         .and_then(|s| s.parse::<f64>().ok());
     match v {
-        Some(v) if !v.is_nan() => Ok(Some(v)),
+        Some(v) if v.is_finite() => Ok(Some(v)),
         _ if missing == Missing::Skip && (t.is_empty() || v.is_some()) => Ok(None),
-        Some(_) => Err(parse_err(
+        Some(v) => Err(parse_err(
             path,
             line,
             col,
-            "NaN value (pass nan='skip' to skip NaN and empty values)".into(),
+            format!(
+                "{} value (pass nan='skip' to skip NaN, infinite and empty values)",
+                if v.is_nan() {
+                    "NaN".to_string()
+                } else {
+                    format!("non-finite {v}")
+                }
+            ),
         )),
         None if t.is_empty() => Err(parse_err(
             path,
