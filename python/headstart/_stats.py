@@ -770,12 +770,15 @@ def _scan_path(path, column, kind, qs, deltas, nan, delimiter, header, label_sep
     if fmt == "arrow":
         return _scan_arrow(path, column, kind, qs, deltas, nan, label_sep)
     if fmt == "npy":
-        if kind == "auto":
-            a = np.load(path, mmap_mode="r")
+        if kind in ("auto", "multilabel"):
+            try:
+                a = np.load(path, mmap_mode="r", allow_pickle=False)
+            except Exception as e:  # numpy's reasons, with the file named
+                raise HeadstartError(f"{path}: not a readable .npy file: {e}") from None
+            if kind == "multilabel" or _array_kind(a, kind) == "multilabel":
+                return _multilabel_array(a, nan)
             kind = _array_kind(a, kind)
             del a
-        if kind == "multilabel":
-            return _multilabel_array(np.load(path, mmap_mode="r"), nan)
         if kind == "classification":
             s = _core.scan_classes(path, "npy", False, None, False, column, skip, None, cb)
             records, skipped, _, col = s.info()
