@@ -351,27 +351,21 @@ def _scan_rows():
             R,
             HeadstartError,
             r"unclosed_quote.csv:3: .*(unclosed|unterminated|quote)",
-            "an unclosed quote on line 3 is reported as 'expected a number, found "
-            "\"3.5\\n3,1.0\"': the message should say the quote opened on line 3 is never closed",
+            None,
         ),
         (
             "unclosed_quote.csv",
             C,
             HeadstartError,
             r"unclosed_quote.csv:3: .*(unclosed|unterminated|quote)",
-            "scan(kind='classification') of a CSV whose quote on line 3 never closes "
-            "returns 2 labels, one of them '3.5\\n3,1.0' (the rest of the file): silent "
-            "data loss; should raise naming line 3 and the unclosed quote",
+            None,
         ),
         (
             "garbage.csv",
             {},
             HeadstartError,
             r"garbage.csv",
-            "scan(<binary garbage>.csv) with kind='auto' raises _csv.Error 'new-line "
-            "character seen in unquoted field' from the Python kind sniffer "
-            "(_stats._sniff_kind): not in the ValueError/HeadstartError family and no file "
-            "name; should raise HeadstartError naming the file and line",
+            None,
         ),
         ("garbage.csv", R, HeadstartError, r"garbage.csv:\d+: ", None),
         ("garbage.txt", R, HeadstartError, r"garbage.txt:1: column 1: expected a number", None),
@@ -380,9 +374,7 @@ def _scan_rows():
             C,
             HeadstartError,
             r"garbage.txt:\d+",
-            "scan(<binary garbage>.txt, kind='classification') raises HeadstartError "
-            "'class label \"\\u{b}\\u{c}...' with neither file nor line, and the message "
-            "dumps the whole label; should name file:line and truncate the label",
+            None,
         ),
         ("nan.csv", R, HeadstartError, r"nan.csv:3: column 1: NaN value", None),
         (
@@ -400,10 +392,7 @@ def _scan_rows():
             {},
             OSError,
             r"trunc.csv.gz",
-            "scan(<truncated gzip>, kind='auto') raises EOFError 'Compressed file ended "
-            "before the end-of-stream marker' from the Python sniffer: EOFError is outside "
-            "the OSError/ValueError families and names no file; kind='regression' gives "
-            "OSError 'trunc.csv.gz: incomplete deflate stream' (the wanted behaviour)",
+            None,
         ),
         ("not_gzip.csv.gz", R, OSError, r"not_gzip.csv.gz: invalid gzip header", None),
         (
@@ -411,8 +400,7 @@ def _scan_rows():
             {},
             OSError,
             r"not_gzip.csv.gz",
-            "scan(<plain text named .gz>, kind='auto') raises gzip.BadGzipFile 'Not a "
-            "gzipped file (b'y\\n')' from the sniffer, without the file name",
+            None,
         ),
         ("trunc.npy", R, HeadstartError, r"trunc.npy: not a readable .npy file: file has \d+ bytes", None),
         ("trunc_header.npy", R, HeadstartError, r"trunc_header.npy: not a readable .npy file: truncated header", None),
@@ -427,26 +415,13 @@ def _scan_rows():
     ]
     # found by fuzz/fuzz_readers.py
     table += [
-        (
-            "bigint.txt",
-            dict(header=True),
-            HeadstartError,
-            r"99999999999999999999999",
-            "scan('y\\n1\\n99999999999999999999999\\n' as .txt, header=True) raises "
-            "OverflowError 'Python int too large to convert to C long' from "
-            "ClassCounts.result (np.asarray(ints, dtype=int64)); should keep the labels as "
-            "strings or raise HeadstartError naming the label",
-        ),
         ("bad_block.txt.gz", R, OSError, r"bad_block.txt.gz: corrupt deflate stream", None),
         (
             "bad_block.txt.gz",
             {},
             OSError,
             r"bad_block.txt.gz",
-            "scan(<gzip with a corrupt deflate block>, kind='auto') raises zlib.error "
-            "'Error -3 while decompressing data: invalid block type' from the Python sniffer "
-            "(not OSError/ValueError, no file name); kind='regression' says "
-            "'bad_block.txt.gz: corrupt deflate stream'",
+            None,
         ),
         ("bad_header_dict.npy", R, HeadstartError, r"bad_header_dict.npy: not a readable .npy file", None),
     ]
@@ -535,12 +510,6 @@ def test_cross_entropy_grad_out_aliasing_prob_target():
 
 
 @pytest.mark.parametrize("f", [hs.multi_margin_loss, hs.multiclass_hinge_loss], ids=lambda f: f.__name__)
-@pytest.mark.xfail(
-    strict=True,
-    reason="multi_margin_loss / multiclass_hinge_loss with an all-NaN input return 0.0 "
-    "(the NaN comparisons count as 'no margin violation'); torch gives nan, and every other "
-    "loss here propagates NaN",
-)
 def test_hinge_nan_propagates(f):
     assert np.isnan(f(np.full((2, 3), np.nan), Y))
 
@@ -618,3 +587,12 @@ def test_cli_out_read_only_dir(files, tmp_path):
 def test_cli_inf_target(files):
     r = _cli(files / "inf.csv", "--loss", "mse")
     assert r.returncode == 2 and re.search(r"inf.csv:3", r.stderr), r.stderr
+
+
+def test_labels_beyond_int64_stay_strings(tmp_path):
+    """Integer-looking labels that do not fit int64 are reported as strings, not wrapped."""
+    p = tmp_path / "bigint.txt"
+    p.write_text("y\n1\n99999999999999999999999\n")
+    r = hs.scan(p, header=True)
+    assert list(r.classes) == ["1", "99999999999999999999999"]
+    assert list(r.counts) == [1, 1]

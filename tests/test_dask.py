@@ -112,14 +112,15 @@ def check_regression(r, ref, quantiles=(), deltas=()):
 )
 def test_regression_matches_single_machine(data, x, qs, deltas, split_every):
     sizes = data.draw(cuts(len(x)))
-    ref = hs.scan(x, kind="regression", quantiles=qs, huber_delta=deltas or None)
-    r = hd.scan(
-        partitioned(x, sizes),
-        kind="regression",
-        quantiles=qs,
-        huber_delta=deltas or None,
-        split_every=split_every,
-    )
+    kw = dict(kind="regression", quantiles=qs, huber_delta=deltas or None)
+    if len(x) == 0:  # no targets: an error on both paths
+        with pytest.raises(hs.HeadstartError, match="no values"):
+            hs.scan(x, **kw)
+        with pytest.raises(hs.HeadstartError, match="no values"):
+            hd.scan(partitioned(x, sizes), split_every=split_every, **kw)
+        return
+    ref = hs.scan(x, **kw)
+    r = hd.scan(partitioned(x, sizes), split_every=split_every, **kw)
     check_regression(r, ref, qs, deltas)
 
 
@@ -141,9 +142,10 @@ def test_regression_through_headstart_scan_many_passes():
 
 def test_all_partitions_empty():
     x = np.zeros(0)
-    ref = hs.scan(x, kind="regression")
-    r = hd.scan(partitioned(x, (0, 0, 0)), kind="regression")
-    assert r.n == ref.n == 0 and r.exact
+    with pytest.raises(hs.HeadstartError, match="no values"):
+        hs.scan(x, kind="regression")
+    with pytest.raises(hs.HeadstartError, match="no values"):
+        hd.scan(partitioned(x, (0, 0, 0)), kind="regression")
 
 
 def test_nan_policy_and_global_index():

@@ -478,7 +478,10 @@ class ClassCounts:
             # Labels that are all integers become integer classes (CSV files).
             try:
                 ints = [int(x) for x in sk]
-                if all(str(i) == s.strip() or s.strip().lstrip("+") == str(i) for i, s in zip(ints, sk)):
+                lim = np.iinfo(np.int64)
+                if all(lim.min <= i <= lim.max for i in ints) and all(
+                    str(i) == s.strip() or s.strip().lstrip("+") == str(i) for i, s in zip(ints, sk)
+                ):
                     order = np.argsort(ints, kind="stable")
                     return ClassificationStats(
                         np.asarray(ints, dtype=np.int64)[order], np.asarray(sc)[order], self.skipped, source, column
@@ -789,7 +792,17 @@ def _scan_path(path, column, kind, qs, deltas, nan, delimiter, header, label_sep
     if header is None:
         header = delim is not None
     if kind == "auto":
-        kind = _sniff_kind(path, gz, delim, header, column)
+        try:
+            kind = _sniff_kind(path, gz, delim, header, column)
+        except (OSError, EOFError) as e:  # gzip: bad header, truncated stream
+            raise OSError(f"{path}: cannot read the start of the file: {e}") from None
+        except Exception as e:
+            import zlib
+
+            if isinstance(e, zlib.error):  # a corrupt deflate block
+                raise OSError(f"{path}: corrupt compressed data: {e}") from None
+            # csv.Error, UnicodeError: malformed content
+            raise HeadstartError(f"{path}: malformed file: {e}") from None
     if kind in ("classification", "multilabel"):
         sep = label_sep if kind == "multilabel" else None
         if kind == "multilabel" and sep is None:

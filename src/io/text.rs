@@ -93,6 +93,8 @@ struct Cutter {
     nl_total: u64,
     line: u64,
     quote_char: Option<u8>,
+    /// Line where the quote that is still open was opened.
+    open_line: u64,
 }
 
 impl Cutter {
@@ -110,6 +112,9 @@ impl Cutter {
             for i in memchr::memchr2_iter(q, b'\n', data) {
                 if data[i] == q {
                     self.in_quote = !self.in_quote;
+                    if self.in_quote {
+                        self.open_line = self.line + self.nl_total;
+                    }
                 } else {
                     self.nl_total += 1;
                     if !self.in_quote {
@@ -167,6 +172,7 @@ fn spawn_reader(path: &str, opts: &TextOpts) -> Result<Reader> {
         nl_total: 0,
         line: 1,
         quote_char,
+        open_line: 1,
     };
     // BOM and header, read synchronously so errors in them surface here.
     let mut eof = read_some(&mut r, &mut c.pending, 1 << 16, path)? == 0;
@@ -234,6 +240,15 @@ fn spawn_reader(path: &str, opts: &TextOpts) -> Result<Reader> {
                     }
                 }
                 if eof {
+                    if c.in_quote {
+                        let _ = tx.send(Err(parse_err(
+                            &path,
+                            c.open_line,
+                            1,
+                            "a quoted field opened on this line is never closed".into(),
+                        )));
+                        return;
+                    }
                     if !c.pending.is_empty() {
                         let b = Block {
                             data: std::mem::take(&mut c.pending),
@@ -804,6 +819,19 @@ pub fn scan_regression(
     Ok((info, name))
 }
 
+fn bad_label(path: &str, line: u64, col: usize, x: &[u8]) -> Error {
+    let shown = String::from_utf8_lossy(&x[..x.len().min(40)]).into_owned();
+    parse_err(
+        path,
+        line,
+        col,
+        format!(
+            "class label is not valid UTF-8 text: {shown:?}{}",
+            if x.len() > 40 { "..." } else { "" }
+        ),
+    )
+}
+
 /// What a class scan counts.
 #[derive(Clone, Debug, Default)]
 pub struct ClassScan {
@@ -870,8 +898,11 @@ pub fn scan_classes(
                                 Some(sep) => {
                                     for l in x.split(|&ch| ch == sep) {
                                         let l = trim(l);
-                                        if !l.is_empty() {
-                                            c.add(l);
+                                        if !l.is_empty()
+                                            && c.add(l)
+                                            && std::str::from_utf8(l).is_err()
+                                        {
+                                            return Err(bad_label(path, line, ci + 1, l));
                                         }
                                     }
                                 }
@@ -888,8 +919,8 @@ pub fn scan_classes(
                                                     .into(),
                                             ));
                                         }
-                                    } else {
-                                        c.add(x);
+                                    } else if c.add(x) && std::str::from_utf8(x).is_err() {
+                                        return Err(bad_label(path, line, ci + 1, x));
                                     }
                                 }
                             }

@@ -66,7 +66,8 @@ fn hinge_row<T: Elem, S: Src<T> + ?Sized, const G: bool>(
                 let mut gsum = 0.0;
                 for i in 0..c {
                     let z = h.margin - xy + x.at(base + i).to_f64();
-                    let active = z > 0.0 && i != y;
+                    // A NaN score is a violation: NaN propagates to the loss, as in torch.
+                    let active = (z > 0.0 || z.is_nan()) && i != y;
                     total += if active {
                         if sq {
                             z * z
@@ -99,7 +100,7 @@ fn hinge_row<T: Elem, S: Src<T> + ?Sized, const G: bool>(
                 let mut gb = [0.0; L];
                 for j in 0..L {
                     let z = h.margin - xy + v[j];
-                    let active = z > 0.0 && i + j != y;
+                    let active = (z > 0.0 || z.is_nan()) && i + j != y;
                     acc[j] += if active {
                         if sq {
                             z * z
@@ -241,7 +242,7 @@ fn hinge_small_group<T: Elem, S: Src<T> + ?Sized, const G: bool>(
     for (cc, b) in buf.iter_mut().enumerate().take(c) {
         for j in 0..L {
             let z = h.margin - xy[j] + b[j];
-            let on = z > 0.0 && cc != y[j];
+            let on = (z > 0.0 || z.is_nan()) && cc != y[j];
             let zz = if on { z } else { 0.0 };
             acc[j] += if sq { zz * zz } else { zz };
             let gi = if on {

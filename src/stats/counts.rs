@@ -75,17 +75,21 @@ pub struct StrCounts {
 }
 
 impl StrCounts {
+    /// Count one label; true when it is new.
     #[inline]
-    pub fn add(&mut self, label: &[u8]) {
-        self.add_n(label, 1);
+    pub fn add(&mut self, label: &[u8]) -> bool {
+        self.add_n(label, 1)
     }
 
+    /// Count n of a label; true when it is new.
     #[inline]
-    pub fn add_n(&mut self, label: &[u8], n: u64) {
+    pub fn add_n(&mut self, label: &[u8], n: u64) -> bool {
         if let Some(c) = self.map.get_mut(label) {
             *c += n;
+            false
         } else {
             self.map.insert(label.into(), n);
+            true
         }
     }
 
