@@ -43,7 +43,6 @@ from . import _core
 from ._core import HeadstartError
 from ._stats import (
     _KINDS,
-    CHUNK,
     ClassCounts,
     MultilabelStats,
     RegressionState,
@@ -69,6 +68,12 @@ if HeadstartError.__module__ != "headstart._core":
 
 
 # ---------------------------------------------------------------- partition readers
+
+# Values per update inside a partition task. Each update of a regression state builds and
+# merges a per-chunk accumulator (the first pass's 2^20-bin histogram), so larger chunks
+# cost less per value; 4M float64 values are 32 MB per task, bounded whatever the
+# partition size.
+CHUNK = 1 << 22
 
 
 class _Memory:
@@ -471,7 +476,7 @@ def _tree(tasks, split_every):
 
 
 def _compute(obj, scheduler):
-    out = dask.compute(obj, scheduler=scheduler)[0] if scheduler else dask.compute(obj)[0]
+    (out,) = dask.compute(obj, scheduler=scheduler)  # None: the client or Dask's default
     if isinstance(out, _Failed):
         raise HeadstartError(out.message)
     return out
