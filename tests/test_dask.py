@@ -445,7 +445,7 @@ def test_local_cluster_with_worker_processes(tmp_path):
     y = rng.integers(0, 7, 20_000)
     paths = file_set(tmp_path, np.round(x[:3000], 3))
     cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
     )
     with cluster, distributed.Client(cluster) as client:
         assert len(client.scheduler_info()["workers"]) == 2
