@@ -22,8 +22,9 @@ statistics):
 boundaries: class counts of cls.csv (one pass; the Rust reader per file) and the exact
 median of reg.csv (its partitions re-read once per pass with pyarrow's CSV reader).
 
-Times are the median of --repeat runs after one untimed warm-up read (page cache warm);
-"x single" is the contender's time / ``hs.scan(path)``'s. "passes" is how many passes over
+Each of --repeat rounds runs ``hs.scan(path)`` and then every contender, after one untimed
+warm-up read (page cache warm); a time is the median over rounds, and "x single" is the
+median over rounds of the contender's time / ``hs.scan(path)``'s in the same round. "passes" is how many passes over
 the data the statistics took (single path / Dask). Answers are checked equal (order
 statistics bit for bit) before anything is printed.
 """
@@ -46,13 +47,18 @@ STATS = [
 ]
 
 
-def timed(fn, repeat):
-    times, out = [], None
+def race(ref, contenders, repeat):
+    """Rounds of ref then each contender; the median time of each, and the median over
+    rounds of contender / ref within the same round (robust to load that comes and goes)."""
+    times = [[] for _ in range(1 + len(contenders))]
+    outs = [None] * (1 + len(contenders))
     for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+        for i, fn in enumerate([ref, *contenders]):
+            t = time.perf_counter()
+            outs[i] = fn()
+            times[i].append(time.perf_counter() - t)
+    ratios = [statistics.median(a / b for a, b in zip(ts, times[0])) for ts in times[1:]]
+    return statistics.median(times[0]), [statistics.median(ts) for ts in times[1:]], ratios, outs
 
 
 def split_files(path, mm, parts):
@@ -163,23 +169,25 @@ def main():
             ("cluster files", lambda o: hd.scan(paths, kind="regression", scheduler=client, **o))
         )
 
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
     head = ["statistics", "passes", "hs.scan(path) s"] + [f"{c} (x single)" for c, _ in contenders]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     try:
         for label, opts in STATS:
-            t0, ref = timed(partial(hs.scan, path, kind="regression", **opts), args.repeat)
-            cells, dask_passes = [], None
-            for name, fn in contenders:
-                t, r = timed(partial(fn, opts), args.repeat)
+            t0, ts, ratios, outs = race(
+                partial(hs.scan, path, kind="regression", **opts),
+                [partial(fn, opts) for _, fn in contenders],
+                args.repeat,
+            )
+            ref = outs[0]
+            for (name, _), r in zip(contenders, outs[1:]):
                 if not same(r, ref, opts):
                     raise SystemExit(
                         f"{name} disagrees with hs.scan(path) on {label}: {r} vs {ref}"
                     )
-                if name == "dask array":
-                    dask_passes = r.passes
-                cells.append(f"{t:.2f} s ({t / t0:.2f}x)")
-            row = [label, f"{ref.passes} / {dask_passes}", f"{t0:.2f}", *cells]
+            cells = [f"{t:.2f} s ({q:.2f}x)" for t, q in zip(ts, ratios)]
+            row = [label, f"{ref.passes} / {outs[2].passes}", f"{t0:.2f}", *cells]
             print("| " + " | ".join(row) + " |", flush=True)
         if args.csv:
             csv_rows(args, hs, hd, client)
@@ -187,6 +195,7 @@ def main():
         if client is not None:
             client.close()
             cluster.close()
+    print(f"load average at end: {os.getloadavg()[0]:.2f} (other work on the machine skews times)")
 
 
 def csv_rows(args, hs, hd, client):
@@ -197,8 +206,11 @@ def csv_rows(args, hs, hd, client):
             continue
         parts = split_csv(path, args.parts)
         warm([path, *parts])
-        t0, ref = timed(partial(hs.scan, path, kind=kind), args.repeat)
-        t1, r = timed(partial(hd.scan, parts, kind=kind), args.repeat)
+        runs = [partial(hd.scan, parts, kind=kind)]
+        if client is not None:
+            runs.append(partial(hd.scan, parts, kind=kind, scheduler=client))
+        t0, ts, ratios, outs = race(partial(hs.scan, path, kind=kind), runs, args.repeat)
+        ref, r = outs[0], outs[1]
         if kind == "classification":
             ok = np.array_equal(r.counts, ref.counts) and np.array_equal(r.classes, ref.classes)
             label, passes = f"{name}: class counts", "1 / 1"
@@ -207,10 +219,8 @@ def csv_rows(args, hs, hd, client):
             label, passes = f"{name}: mean, var, median", f"{ref.passes} / {r.passes}"
         if not ok:
             raise SystemExit(f"dask files disagree with hs.scan(path) on {name}")
-        cells = [label, passes, f"{t0:.2f}", "", "", f"{t1:.2f} s ({t1 / t0:.2f}x)"]
-        if client is not None:
-            t2, _ = timed(partial(hd.scan, parts, kind=kind, scheduler=client), args.repeat)
-            cells.append(f"{t2:.2f} s ({t2 / t0:.2f}x)")
+        cells = [label, passes, f"{t0:.2f}", "", ""]
+        cells += [f"{t:.2f} s ({q:.2f}x)" for t, q in zip(ts, ratios)]
         print("| " + " | ".join(cells) + " |", flush=True)
 
 
