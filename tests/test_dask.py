@@ -112,7 +112,7 @@ def check_regression(r, ref, quantiles=(), deltas=()):
 )
 def test_regression_matches_single_machine(data, x, qs, deltas, split_every):
     sizes = data.draw(cuts(len(x)))
-    kw = dict(kind="regression", quantiles=qs, huber_delta=deltas or None)
+    kw = {"kind": "regression", "quantiles": qs, "huber_delta": deltas or None}
     if len(x) == 0:  # no targets: an error on both paths
         with pytest.raises(hs.HeadstartError, match="no values"):
             hs.scan(x, **kw)
@@ -352,6 +352,24 @@ def test_file_list_multilabel(tmp_path):
         paths.append(write(str(tmp_path / f"m{i}.csv"), rows, id_col=False))
     r = hd.scan(paths, label_sep="|")
     assert r.n == 4 and list(r.classes) == ["a", "b", "c"] and list(r.positives) == [2, 2, 1]
+
+
+@pytest.mark.parametrize("nan", ["raise", "skip"])
+def test_csv_fallback_after_batches(tmp_path, monkeypatch, nan):
+    # pyarrow parses clean batches as float64; at the first value it rejects, the file is
+    # read again as text, skipping the rows already counted
+    monkeypatch.setattr(hd, "_CSV_BLOCK", 256)
+    x = np.round(np.random.default_rng(8).standard_normal(2000), 3)
+    rows = [repr(float(v)) for v in x]
+    rows[1500] = f"  {rows[1500]} "
+    if nan == "skip":
+        rows[1700] = ""
+    p = tmp_path / "late.csv"
+    p.write_text("y\n" + "\n".join(rows) + "\n")
+    r = hd.scan([str(p)], kind="regression", nan=nan, quantiles=[0.3])
+    ref = hs.scan(str(p), kind="regression", nan=nan, quantiles=[0.3])
+    check_regression(r, ref, [0.3])
+    assert r.n == 2000 - (nan == "skip")
 
 
 def test_file_errors(tmp_path):

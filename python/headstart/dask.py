@@ -283,14 +283,20 @@ def _pick_column(path, names, column):
     return names[i]
 
 
-def _csv_reader(path, gz, delim, header, include=None, on_invalid=None):
+_CSV_BLOCK = 1 << 24  # bytes of text per pyarrow batch
+
+
+def _csv_reader(path, gz, delim, header, include=None, on_invalid=None, as_float=False):
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     src = pa.input_stream(path, compression="gzip" if gz else None)
+    kind = pa.float64() if as_float else pa.string()
     return pcsv.open_csv(
         src,
-        read_options=pcsv.ReadOptions(block_size=1 << 24, autogenerate_column_names=not header),
+        read_options=pcsv.ReadOptions(
+            block_size=_CSV_BLOCK if include else 1 << 20, autogenerate_column_names=not header
+        ),
         # One value per line: a delimiter that never occurs, and no quoting. Empty lines
         # are values (empty ones), as in the Rust reader.
         parse_options=pcsv.ParseOptions(
@@ -301,7 +307,7 @@ def _csv_reader(path, gz, delim, header, include=None, on_invalid=None):
         ),
         convert_options=pcsv.ConvertOptions(
             include_columns=include,
-            column_types={c: pa.string() for c in include} if include else None,
+            column_types={c: kind for c in include} if include else None,
             null_values=[],
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
@@ -352,6 +358,23 @@ def _text_values(path, gz, delim, header, column, nan):
             "and empty values)"
         )
 
+    # Fast path: pyarrow parses the column as float64 (clean files: all of them). At the
+    # first value it rejects (spaces, an empty value, a typo) the file is read again as
+    # text from the start, the rows already handed on are skipped, and the rest is checked
+    # value by value.
+    done = 0
+    try:
+        for batch in _csv_reader(path, gz, delim, header, [name], on_invalid, as_float=True):
+            if empty_lines:
+                break
+            vals = batch.column(0)
+            done += len(vals)
+            yield vals.to_numpy(zero_copy_only=False)
+        else:
+            return
+    except pa.ArrowInvalid:
+        pass
+    empty_lines.clear()
     row = 0
     try:
         for batch in _csv_reader(path, gz, delim, header, [name], on_invalid):
@@ -359,6 +382,12 @@ def _text_values(path, gz, delim, header, column, nan):
                 n = empty_lines[0]
                 raise missing(f"line {n}" if n is not None and n >= 0 else "an empty line")
             col = batch.column(0)
+            if row + len(col) <= done:
+                row += len(col)
+                continue
+            if row < done:
+                col = col.slice(done - row)
+                row = done
             try:
                 vals = pc.cast(col, pa.float64())
             except pa.ArrowInvalid:
