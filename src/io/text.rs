@@ -646,14 +646,20 @@ const SPEC_LIMIT: usize = 1 << 24;
 /// One parsed block: values, missing values skipped, records, bytes.
 type Parsed = (Vec<f64>, u64, u64, u64);
 
-/// Read the file once, parsing the chosen column of every block in parallel; `f` gets
-/// each batch of parsed blocks in file order. Returns the column's name.
-fn parse_pass(
+/// Work done on one block: (block, column index, expected fields per record).
+type PerBlock<'a, T> = dyn Fn(&Block, usize, Option<usize>) -> Result<T> + Sync + 'a;
+
+/// Read the file once: blocks are cut by the reader thread, `per_block(block, column,
+/// fields)` runs on the pool for a batch of blocks at a time, and `f` gets each batch's
+/// results in file order. Progress is reported (and Ctrl-C checked) between batches.
+/// Returns the column's name.
+fn read_blocks<T: Send>(
     path: &str,
     opts: &TextOpts,
     pass: u32,
     prog: &mut dyn Progress,
-    f: &mut dyn FnMut(Vec<Parsed>) -> Result<()>,
+    per_block: &PerBlock<'_, T>,
+    f: &mut dyn FnMut(Vec<T>) -> Result<()>,
 ) -> Result<String> {
     let total = std::fs::metadata(path)
         .map_err(|e| Error::io(path, &e))?
@@ -681,28 +687,11 @@ fn parse_pass(
                 col = Some(resolve_column(path, header.as_deref(), first, opts)?);
             }
             let (ci, nf, _) = col.clone().unwrap_or((0, None, String::new()));
-            let parts: Vec<Result<Parsed>> = pool.install(|| {
-                batch
-                    .par_iter()
-                    .map(|b| {
-                        let mut vals = Vec::with_capacity(b.data.len() / 8);
-                        let (mut skipped, mut recs) = (0u64, 0u64);
-                        for_each_field(path, b, opts.delimiter, ci, nf, |x, line| {
-                            recs += 1;
-                            match parse_value(path, x, line, ci + 1, opts.missing)? {
-                                Some(v) => vals.push(v),
-                                None => skipped += 1,
-                            }
-                            Ok(())
-                        })?;
-                        Ok((vals, skipped, recs, b.data.len() as u64))
-                    })
-                    .collect()
-            });
+            let parts: Vec<Result<T>> =
+                pool.install(|| batch.par_iter().map(|b| per_block(b, ci, nf)).collect());
+            done_bytes += batch.iter().map(|b| b.data.len() as u64).sum::<u64>();
             drop(batch);
-            let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
-            done_bytes += parts.iter().map(|p| p.3).sum::<u64>();
-            f(parts)?;
+            f(parts.into_iter().collect::<Result<Vec<_>>>()?)?;
             prog.report(pass, done_bytes.min(total), total)?;
         }
         Ok(())
@@ -711,6 +700,31 @@ fn parse_pass(
     let _ = h.join();
     res?;
     Ok(col.map(|c| c.2).unwrap_or_default())
+}
+
+/// Read the file once, parsing the chosen column of every block in parallel; `f` gets
+/// each batch of parsed blocks in file order. Returns the column's name.
+fn parse_pass(
+    path: &str,
+    opts: &TextOpts,
+    pass: u32,
+    prog: &mut dyn Progress,
+    f: &mut dyn FnMut(Vec<Parsed>) -> Result<()>,
+) -> Result<String> {
+    let parse = |b: &Block, ci: usize, nf: Option<usize>| -> Result<Parsed> {
+        let mut vals = Vec::with_capacity(b.data.len() / 8);
+        let (mut skipped, mut recs) = (0u64, 0u64);
+        for_each_field(path, b, opts.delimiter, ci, nf, |x, line| {
+            recs += 1;
+            match parse_value(path, x, line, ci + 1, opts.missing)? {
+                Some(v) => vals.push(v),
+                None => skipped += 1,
+            }
+            Ok(())
+        })?;
+        Ok((vals, skipped, recs, b.data.len() as u64))
+    };
+    read_blocks(path, opts, pass, prog, &parse, f)
 }
 
 /// Accumulate chunks into a pass accumulator: parts in parallel, merged in order.
@@ -854,9 +868,6 @@ pub fn scan_classes(
     let total = std::fs::metadata(path)
         .map_err(|e| Error::io(path, &e))?
         .len();
-    let (header, rx, h) = spawn_reader(path, opts)?;
-    let pool = pool()?;
-    let threads = pool.current_num_threads().max(1);
     let mut out = ClassScan {
         info: ScanInfo {
             bytes: total,
@@ -865,87 +876,52 @@ pub fn scan_classes(
         },
         ..Default::default()
     };
-    let mut col: Option<(usize, Option<usize>, String)> = None;
-    let mut done_bytes = 0u64;
-    let res = (|| -> Result<()> {
-        let mut it = rx.iter();
-        loop {
-            let mut batch = Vec::with_capacity(threads);
-            for b in it.by_ref() {
-                batch.push(b?);
-                if batch.len() >= threads {
-                    break;
+    let count = |b: &Block, ci: usize, nf: Option<usize>| -> Result<(StrCounts, u64, u64)> {
+        let mut c = StrCounts::default();
+        let (mut skipped, mut recs) = (0u64, 0u64);
+        for_each_field(path, b, opts.delimiter, ci, nf, |x, line| {
+            recs += 1;
+            let x = if opts.delimiter.is_none() { trim(x) } else { x };
+            match multilabel {
+                Some(sep) => {
+                    for l in x.split(|&ch| ch == sep) {
+                        let l = trim(l);
+                        if !l.is_empty() && c.add(l) && std::str::from_utf8(l).is_err() {
+                            return Err(bad_label(path, line, ci + 1, l));
+                        }
+                    }
+                }
+                None => {
+                    if x.is_empty() {
+                        if opts.missing == Missing::Skip {
+                            skipped += 1;
+                        } else {
+                            return Err(parse_err(
+                                path,
+                                line,
+                                ci + 1,
+                                "empty label (pass nan='skip' to skip empty values)".into(),
+                            ));
+                        }
+                    } else if c.add(x) && std::str::from_utf8(x).is_err() {
+                        return Err(bad_label(path, line, ci + 1, x));
+                    }
                 }
             }
-            if batch.is_empty() {
-                break;
-            }
-            if col.is_none() {
-                let first = batch[0].data.split(|&c| c == b'\n').next();
-                col = Some(resolve_column(path, header.as_deref(), first, opts)?);
-            }
-            let (ci, nf, _) = col.clone().unwrap_or((0, None, String::new()));
-            let parts: Vec<Result<(StrCounts, u64, u64)>> = pool.install(|| {
-                batch
-                    .par_iter()
-                    .map(|b| {
-                        let mut c = StrCounts::default();
-                        let (mut skipped, mut recs) = (0u64, 0u64);
-                        for_each_field(path, b, opts.delimiter, ci, nf, |x, line| {
-                            recs += 1;
-                            let x = if opts.delimiter.is_none() { trim(x) } else { x };
-                            match multilabel {
-                                Some(sep) => {
-                                    for l in x.split(|&ch| ch == sep) {
-                                        let l = trim(l);
-                                        if !l.is_empty()
-                                            && c.add(l)
-                                            && std::str::from_utf8(l).is_err()
-                                        {
-                                            return Err(bad_label(path, line, ci + 1, l));
-                                        }
-                                    }
-                                }
-                                None => {
-                                    if x.is_empty() {
-                                        if opts.missing == Missing::Skip {
-                                            skipped += 1;
-                                        } else {
-                                            return Err(parse_err(
-                                                path,
-                                                line,
-                                                ci + 1,
-                                                "empty label (pass nan='skip' to skip empty values)"
-                                                    .into(),
-                                            ));
-                                        }
-                                    } else if c.add(x) && std::str::from_utf8(x).is_err() {
-                                        return Err(bad_label(path, line, ci + 1, x));
-                                    }
-                                }
-                            }
-                            Ok(())
-                        })?;
-                        Ok((c, skipped, recs))
-                    })
-                    .collect()
-            });
-            for p in parts {
-                let (c, skipped, recs) = p?;
-                out.counts.merge(&c);
-                out.info.skipped += skipped;
-                out.info.records += recs;
-            }
-            done_bytes += batch.iter().map(|b| b.data.len() as u64).sum::<u64>();
-            prog.report(1, done_bytes.min(total), total)?;
+            Ok(())
+        })?;
+        Ok((c, skipped, recs))
+    };
+    let column = read_blocks(path, opts, 1, prog, &count, &mut |parts| {
+        for (c, skipped, recs) in parts {
+            out.counts.merge(&c);
+            out.info.skipped += skipped;
+            out.info.records += recs;
         }
         Ok(())
-    })();
-    drop(rx);
-    let _ = h.join();
-    res?;
+    })?;
     out.rows = out.info.records - out.info.skipped;
-    out.column = col.map(|c| c.2).unwrap_or_default();
+    out.column = column;
     Ok(out)
 }
 
