@@ -450,6 +450,17 @@ def test_bias_init_on_dask_collections(tmp_path):
     )
     with pytest.raises(hs.HeadstartError, match="tau"):
         hd.bias_init(paths, "pinball", tau=1.5)
+    # headstart.bias_init cannot tell 2-D Dask rows from labels: an error, never a wrong bias
+    onehot = np.eye(3, dtype=np.int64)[y % 3]
+    with pytest.raises(hs.HeadstartError, match="kind='multilabel'"):
+        hs.bias_init(partitioned(onehot, sizes), "cross_entropy")
+    np.testing.assert_allclose(
+        hd.bias_init(partitioned(onehot, sizes), "cross_entropy").bias,
+        hs.bias_init(onehot, "cross_entropy").bias,
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match="one output per column"):
+        hs.bias_init(partitioned(t, sizes), "mse")
 
 
 # ----------------------------------------------------------------- a real cluster

@@ -642,13 +642,23 @@ def _source(source, column, kind, delimiter, header, label_sep, nan) -> _Source:
         if arr.ndim > 1 and not (arr.ndim == 2 and arr.shape[1] == 1):
             raise ValueError(
                 f"regression targets must be 1-D (one column), got shape {arr.shape}; "
-                "scan each column separately"
+                "scan each column separately (headstart.dask.bias_init takes 2-D targets, "
+                "one output per column)"
             )
         if arr.ndim == 2:
             arr = arr[:, 0]
         parts = list(arr.to_delayed().ravel())
         reader = _Memory()
     else:
+        if arr.ndim > 1 and any(d != 1 for d in arr.shape[1:]):
+            # headstart.scan flattens an n-D numpy array of class labels; here a 2-D array
+            # is far more likely one-hot or probability rows that headstart.bias_init sent
+            # as class labels, and counting its 0s and 1s would be silently wrong.
+            raise HeadstartError(
+                f"class labels must be 1-D, got a Dask array of shape {arr.shape}: pass "
+                "kind='multilabel' for (N, K) rows (headstart.dask.bias_init does so for "
+                "probability targets), or ravel() it"
+            )
         parts = list(arr.to_delayed().ravel())
         reader = _Memory()
     return _Source(
