@@ -431,32 +431,45 @@ def test_set_simd_level_rejects_unknown_names():
         hs.set_simd_level("sse9")
 
 
+def _main_thread_frozen_share(x, call):
+    """Run three long calls in a worker; return the share of the worker's wall time during
+    which the main thread's Python loop was frozen for longer than call / 4."""
+    done = threading.Event()
+
+    def work():
+        for _ in range(3):
+            hs.softmax(x, axis=1)
+        done.set()
+
+    th = threading.Thread(target=work)
+    stamps = []
+    th.start()
+    while not done.is_set():
+        stamps.append(time.perf_counter())
+    th.join()
+    gaps = np.diff(stamps)
+    assert len(stamps) > 100
+    return gaps[gaps > call / 4].sum() / (stamps[-1] - stamps[0])
+
+
 def test_gil_is_released():
-    # While a worker thread is inside one long headstart call, the main thread keeps
-    # running Python: the largest pause between its loop iterations stays far below the
-    # call's duration. (Holding the GIL would freeze it for the whole call.)
+    # While a worker thread is inside long headstart calls, the main thread keeps running
+    # Python. Holding the GIL would freeze it for (nearly) the whole of each call, so the
+    # share of time spent in long freezes would be close to 1. A loaded machine can also
+    # deschedule the main thread now and then (CI once saw one 65 ms pause in 0.57 s), so
+    # the bound is a share, not a single worst pause, and a noisy attempt is retried.
     x = np.random.default_rng(0).standard_normal((8000, 2000))
     hs.set_num_threads(1)
     try:
         t0 = time.perf_counter()
         hs.softmax(x, axis=1)
         call = time.perf_counter() - t0
-        done = threading.Event()
-
-        def work():
-            for _ in range(3):
-                hs.softmax(x, axis=1)
-            done.set()
-
-        th = threading.Thread(target=work)
-        stamps = []
-        th.start()
-        while not done.is_set():
-            stamps.append(time.perf_counter())
-        th.join()
-        gaps = np.diff(stamps)
-        assert len(stamps) > 100
-        assert gaps.max() < call / 4, (gaps.max(), call)
+        shares = []
+        for _ in range(3):
+            shares.append(_main_thread_frozen_share(x, call))
+            if shares[-1] < 0.4:
+                break
+        assert min(shares) < 0.4, (shares, call)
     finally:
         hs.set_num_threads(0)
 
