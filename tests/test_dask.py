@@ -175,7 +175,10 @@ def test_states_pickle_between_passes():
         partitioned(x, (1000,) * 5), quantiles=[0.2], huber_delta=1.0, scheduler="processes"
     )
     check_regression(r, ref, [0.2], [1.0])
-    pickle.loads(pickle.dumps(hs.HeadstartError("x")))  # errors travel back too
+    # errors travel back too: the class is found by its module path, headstart._core
+    err = pickle.loads(pickle.dumps(hs.HeadstartError("row 3: bad label")))
+    assert type(err) is hs.HeadstartError and str(err) == "row 3: bad label"
+    assert hs.HeadstartError.__module__ == "headstart._core"
 
 
 # ----------------------------------------------------------------- classes

@@ -56,17 +56,6 @@ from ._stats import (
 
 __all__ = ["bias_init", "scan"]
 
-# Errors raised in a worker process travel back pickled, by class name. The extension
-# registers HeadstartError under the module name "_core", which does not import, so the
-# exception would not unpickle; its real home is headstart._core. (The proper fix is the
-# module path in the extension's create_exception!; this line is harmless after it.)
-if HeadstartError.__module__ != "headstart._core":
-    try:
-        HeadstartError.__module__ = "headstart._core"
-    except (AttributeError, TypeError):  # pragma: no cover - immutable type
-        pass
-
-
 # ---------------------------------------------------------------- partition readers
 
 # Values per update inside a partition task: the float64 copy of a 2M-value chunk (16 MB)

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::ops::{self, Elem, RowOp};
 
 pyo3::create_exception!(
-    _core,
+    headstart._core,
     HeadstartError,
     PyValueError,
     "Base class of headstart's errors (a ValueError)."

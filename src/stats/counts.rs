@@ -32,9 +32,10 @@ impl IntCounts {
             if i >= self.dense.len() {
                 self.dense.resize((i + 1).next_power_of_two().max(64), 0);
             }
-            self.dense[i] += n;
+            self.dense[i] = self.dense[i].saturating_add(n);
         } else {
-            *self.sparse.entry(y).or_insert(0) += n;
+            let c = self.sparse.entry(y).or_insert(0);
+            *c = c.saturating_add(n);
         }
     }
 
@@ -64,7 +65,9 @@ impl IntCounts {
     }
 
     pub fn total(&self) -> u64 {
-        self.dense.iter().sum::<u64>() + self.sparse.values().sum::<u64>()
+        // Saturating: counts decoded from corrupt bytes must not overflow (real counts
+        // are bounded by the rows read).
+        (self.dense.iter().chain(self.sparse.values())).fold(0u64, |a, &n| a.saturating_add(n))
     }
 }
 
@@ -85,7 +88,7 @@ impl StrCounts {
     #[inline]
     pub fn add_n(&mut self, label: &[u8], n: u64) -> bool {
         if let Some(c) = self.map.get_mut(label) {
-            *c += n;
+            *c = c.saturating_add(n);
             false
         } else {
             self.map.insert(label.into(), n);
@@ -108,7 +111,7 @@ impl StrCounts {
     }
 
     pub fn total(&self) -> u64 {
-        self.map.values().sum()
+        self.map.values().fold(0u64, |a, &n| a.saturating_add(n))
     }
 
     /// (label, count) sorted by label (byte order = code point order for UTF-8).

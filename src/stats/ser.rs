@@ -367,6 +367,9 @@ pub fn counts_from_bytes(b: &[u8]) -> Result<(IntCounts, StrCounts, u64)> {
     for _ in 0..ni {
         let k = r.u64()? as i64;
         let n = r.u64()?;
+        if n == 0 {
+            return Err(corrupt());
+        }
         ints.add_one(k, n);
     }
     let mut strs = StrCounts::default();
@@ -375,6 +378,10 @@ pub fn counts_from_bytes(b: &[u8]) -> Result<(IntCounts, StrCounts, u64)> {
         let l = r.len()?;
         let k = r.take(l)?.to_vec();
         let n = r.u64()?;
+        // Labels are UTF-8 when counted (the readers check); anything else is corrupt.
+        if n == 0 || std::str::from_utf8(&k).is_err() {
+            return Err(corrupt());
+        }
         strs.add_n(&k, n);
     }
     if !r.0.is_empty() {
@@ -407,5 +414,38 @@ mod tests {
         }
         let t = selector_from_bytes(&selector_to_bytes(&s)).unwrap();
         assert_eq!(t, s);
+    }
+
+    /// Inputs the cargo-fuzz targets (fuzz/) found; each once panicked.
+    #[test]
+    fn fuzz_regressions() {
+        // state_bytes: a string label that is not UTF-8 decoded, then re-encoding failed.
+        let crash: &[u8] = &[
+            0x48, 0x53, 0x43, 0x4e, 0x54, 0x30, 0x31, 0x00, 0x00, 0x31, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0x08, 0x00, 0x00, 0x00, 0xde, 0xde,
+        ];
+        assert!(counts_from_bytes(crash).is_err());
+        // Counts near u64::MAX merged with themselves saturate instead of overflowing.
+        let mut ints = IntCounts::default();
+        ints.add_one(3, u64::MAX - 1);
+        ints.add_one(-5, u64::MAX);
+        let mut strs = StrCounts::default();
+        strs.add_n(b"a", u64::MAX);
+        let b = counts_to_bytes(&ints, &strs, 1).unwrap();
+        let (mut i2, mut s2, _) = counts_from_bytes(&b).unwrap();
+        i2.merge(&ints);
+        s2.merge(&strs);
+        assert_eq!(i2.sorted(), vec![(-5, u64::MAX), (3, u64::MAX)]);
+        assert_eq!((i2.total(), s2.total()), (u64::MAX, u64::MAX));
+        // A zero count is never written, so reading one is corruption.
+        let mut zero = IntCounts::default();
+        zero.add_one(7, 1);
+        let mut b = counts_to_bytes(&zero, &StrCounts::default(), 0).unwrap();
+        let at = b.len() - 16;
+        b[at..at + 8].copy_from_slice(&0u64.to_le_bytes());
+        assert!(counts_from_bytes(&b).is_err());
     }
 }
