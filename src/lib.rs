@@ -23,3 +23,22 @@ pub mod stats;
 mod python;
 
 pub use error::{Error, Result};
+
+/// Entry points for the cargo-fuzz targets in `fuzz/` (built with `--cfg fuzzing`);
+/// not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::io::Missing;
+
+    /// The fast decimal parser: `Some` only when it agrees with `str::parse`.
+    pub fn parse_fast(t: &[u8]) -> Option<f64> {
+        crate::io::text::parse_fast(t)
+    }
+
+    /// One numeric field as the text readers parse it.
+    pub fn parse_value(t: &[u8], skip: bool) -> crate::Result<Option<f64>> {
+        let m = if skip { Missing::Skip } else { Missing::Raise };
+        crate::io::text::parse_value("fuzz", t, 1, 1, m)
+    }
+}

@@ -507,7 +507,7 @@ const POW10: [f64; 23] = [
 /// values, so the result equals the full parser's. Anything else returns None and goes
 /// to `str::parse`.
 #[inline]
-fn parse_fast(t: &[u8]) -> Option<f64> {
+pub(crate) fn parse_fast(t: &[u8]) -> Option<f64> {
     let (neg, mut i) = match t.first()? {
         b'-' => (true, 1),
         b'+' => (false, 1),
@@ -589,7 +589,7 @@ fn parse_fast(t: &[u8]) -> Option<f64> {
 
 /// Parse a numeric field; `Ok(None)` for a missing value (empty or NaN) under Skip.
 #[inline]
-fn parse_value(
+pub(crate) fn parse_value(
     path: &str,
     x: &[u8],
     line: u64,

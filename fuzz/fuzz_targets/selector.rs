@@ -1,0 +1,80 @@
+//! Exact selection, differential: the multi-pass radix selection over arbitrary finite
+//! values, fed in arbitrary chunks merged in arbitrary groupings, with a tiny collect
+//! threshold so every refinement level runs, must give exactly the sorted array's order
+//! statistics, the exact counts around the median, and a Huber location where the
+//! clipped residual sum changes sign.
+#![no_main]
+use headstart::stats::select::{ranks_for, Selector};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 4 {
+        return;
+    }
+    let (cfg, q8, cut, body) = (data[0], data[1], data[2], &data[3..]);
+    // Values: raw f64 bit patterns (any magnitude, subnormals, -0.0), or small
+    // multiples of 1/4 (many ties).
+    let vals: Vec<f64> = if cfg & 1 != 0 {
+        body.chunks_exact(8)
+            .map(|c| f64::from_bits(u64::from_le_bytes(c.try_into().unwrap())))
+            .filter(|v| v.is_finite())
+            .collect()
+    } else {
+        body.iter().map(|&b| (b as i8) as f64 * 0.25).collect()
+    };
+    let q = q8 as f64 / 255.0;
+    let delta = [1.0, 0.25, 1e-300, 1e300][((cfg >> 1) & 3) as usize];
+    let mut sel = Selector::new(&[0.5, q], &[delta]).unwrap();
+    sel.collect_max = 1 + ((cfg >> 3) & 15) as u64;
+    let chunk = 1 + cut as usize % 17;
+    // At most 4 parts: each pass-1 part carries an 8 MiB histogram.
+    let parts = 1 + (cut >> 5) as usize % 4;
+    let per_part = vals.len().div_ceil(parts).max(1);
+    let mut passes = 0;
+    loop {
+        passes += 1;
+        assert!(passes <= 16, "too many passes");
+        // Parts take contiguous runs of chunks and merge in order.
+        for g in vals.chunks(per_part) {
+            let mut part = sel.new_acc();
+            for c in g.chunks(chunk) {
+                part.add(&sel.plan, c);
+            }
+            sel.acc.merge(&part);
+        }
+        if !sel.finish_pass().unwrap() {
+            break;
+        }
+    }
+    assert!(sel.done());
+    let n = vals.len() as u64;
+    let m = sel.moments.unwrap();
+    assert_eq!(m.n, n);
+    if n == 0 {
+        return;
+    }
+    let mut sorted = vals.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    assert_eq!(m.min, sorted[0]);
+    assert_eq!(m.max, sorted[n as usize - 1]);
+    for p in [0.5, q] {
+        for k in ranks_for(p, n) {
+            let got = sel.order_stat(k).expect("rank resolved");
+            assert_eq!(got, sorted[k as usize], "rank {k} of {n}");
+        }
+    }
+    let med = sorted[(n as usize - 1) / 2];
+    let (nlt, _, neq, ngt, _) = sel.dev_sums(med).unwrap();
+    assert_eq!(nlt, vals.iter().filter(|&&v| v < med).count() as u64);
+    assert_eq!(neq, vals.iter().filter(|&&v| v == med).count() as u64);
+    assert_eq!(ngt, vals.iter().filter(|&&v| v > med).count() as u64);
+    let (root, _, _) = sel.huber(delta).expect("huber task");
+    let c = root.expect("huber resolved");
+    assert!(c.is_finite() && m.min <= c && c <= m.max, "{c} outside the data");
+    // psi(c) = sum clip(y - c, -d, d) is non-increasing in c; at the root it changes
+    // sign between the neighbouring floats (up to the sum's rounding).
+    let psi = |c: f64| -> f64 { vals.iter().map(|&y| (y - c).clamp(-delta, delta)).sum() };
+    let tol = 1e-9 * n as f64 * delta;
+    assert!(psi(c.next_down()) >= -tol, "psi below the root is {}", psi(c.next_down()));
+    assert!(psi(c.next_up()) <= tol, "psi above the root is {}", psi(c.next_up()));
+});
