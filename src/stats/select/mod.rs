@@ -766,7 +766,9 @@ impl Selector {
 
     /// (count below q, sum of (q - y) below, count equal, count above, sum of (y - q)
     /// above), exact, for q anywhere between the smallest and largest requested order
-    /// statistic (the median, a quantile, or between two adjacent ones).
+    /// statistic (the median, a quantile, or between two adjacent ones). A zero of the
+    /// other sign than q (q = 0) may be counted below or above instead of equal (the
+    /// selector's total order puts -0.0 below +0.0); the sums do not change (distance 0).
     pub fn dev_sums(&self, q: f64) -> Result<(u64, f64, u64, u64, f64)> {
         let (tp, ta) = self
             .final_layout(|t| matches!(t, Task::Ranks { .. }))
