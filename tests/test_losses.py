@@ -442,3 +442,23 @@ def test_bad_inputs():
         hs.mse_loss(x, x, grad_out=ro)
     with pytest.raises(ValueError, match="p must be 1 or 2"):
         hs.multi_margin_loss(x, [0, 1, 2], p=3)
+
+
+def test_bce_tiny_losses_keep_their_value():
+    # x < 0, y = 0: loss = log1p(e^x); torch's (1 - y) x + softplus(-x) cancels it to 0
+    x = np.array([-41.0, -60.0, -700.0, -20.0])
+    for dt, rtol in ((np.float64, 1e-14), (np.float32, 1e-6)):
+        loss, g = hs.binary_cross_entropy_with_logits(
+            x.astype(dt), np.zeros(4, dt), reduction="none", return_grad=True
+        )
+        want = np.log1p(np.exp(x))
+        ok = want > np.finfo(dt).tiny
+        np.testing.assert_allclose(loss[ok], want[ok], rtol=rtol)
+        np.testing.assert_allclose(g[ok], (1 / (1 + np.exp(-x)))[ok], rtol=rtol)
+    # x > 0, y = 1: gradient sigma(x) - 1 = -sigma(-x), tiny but not 0
+    xp = np.array([30.0, 50.0, 17.0])
+    for dt, rtol in ((np.float64, 1e-14), (np.float32, 1e-6)):
+        _, g = hs.binary_cross_entropy_with_logits(
+            xp.astype(dt), np.ones(3, dt), pos_weight=[2.0], reduction="sum", return_grad=True
+        )
+        np.testing.assert_allclose(g, -2.0 / (1 + np.exp(xp)), rtol=rtol)

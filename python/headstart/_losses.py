@@ -388,7 +388,11 @@ def binary_cross_entropy_with_logits(
 ):
     """Binary cross-entropy on logits (torch ``F.binary_cross_entropy_with_logits``).
 
-    Stable for logits of any magnitude: l = w [(1 - y) x + (1 + (pw - 1) y) softplus(-x)].
+    Stable for logits of any magnitude: l = w [(1 - y) x + (1 + (pw - 1) y) softplus(-x)],
+    evaluated for x < 0 as w [x (1 - y - c) + c log1p(e^x)] (c = 1 + (pw - 1) y), so tiny
+    losses keep their value where torch's order of operations cancels them to 0 (x = -41,
+    y = 0: 1.3e-18, torch 0). Infinite logits: NaN where that formula is 0 * inf (as torch),
+    +inf where the loss tends to +inf (x = -inf, y = 1; torch gives NaN there).
     ``weight`` broadcasts to the input; ``pos_weight`` has one entry per class of the last
     dimension. ``'mean'`` is over all elements and is not normalised by the weights."""
     return _elementwise(

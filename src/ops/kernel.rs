@@ -31,6 +31,11 @@ pub trait Elem: Copy + Send + Sync + PartialEq + 'static {
     const TWO_SUM: bool;
     fn to_f64(self) -> f64;
     fn from_f64(v: f64) -> Self;
+    /// 1/v to this type's precision (see `simd::exp::log1p_unit`).
+    fn recip(v: f64) -> f64;
+    /// log1p on [0, 1] by the division-free polynomial (`simd::exp::LOG1P_UNIT9`, 6e-9
+    /// relative) instead of the range-reduced series: enough for float32 results.
+    const LOG1P_POLY: bool;
 }
 
 impl Elem for f32 {
@@ -39,6 +44,7 @@ impl Elem for f32 {
     const SPLIT: bool = false;
     const LOG_TERMS: usize = 5;
     const TWO_SUM: bool = false;
+    const LOG1P_POLY: bool = true;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
@@ -46,6 +52,10 @@ impl Elem for f32 {
     #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v as f32
+    }
+    #[inline(always)]
+    fn recip(v: f64) -> f64 {
+        (1.0f32 / v as f32) as f64
     }
 }
 
@@ -55,6 +65,7 @@ impl Elem for f64 {
     const SPLIT: bool = true;
     const LOG_TERMS: usize = 11;
     const TWO_SUM: bool = true;
+    const LOG1P_POLY: bool = false;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         self
@@ -62,6 +73,10 @@ impl Elem for f64 {
     #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v
+    }
+    #[inline(always)]
+    fn recip(v: f64) -> f64 {
+        1.0 / v
     }
 }
 
