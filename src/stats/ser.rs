@@ -74,7 +74,13 @@ impl W {
     }
 }
 
-struct R<'a>(&'a [u8]);
+/// Reader over the bytes; `.1` counts the histogram bins still allowed (see `sparse`).
+struct R<'a>(&'a [u8], u64);
+
+/// Histogram bins one decode may allocate: 64 first-pass histograms' worth (512 MiB).
+/// Real states hold two first-pass histograms and a few 2^16-bin task histograms per
+/// requested quantile; this only stops corrupt bytes from asking for unbounded memory.
+const BIN_BUDGET: u64 = 64 << crate::stats::select::FIRST_BITS;
 
 fn corrupt() -> Error {
     Error::Value("cannot restore a headstart state: the bytes are truncated or corrupt".into())
@@ -113,10 +119,14 @@ impl R<'_> {
         (0..n).map(|_| self.f64()).collect()
     }
     fn sparse(&mut self) -> Result<Vec<u64>> {
-        let n = self.u64()? as usize;
-        if n > (1 << 32) {
+        let n = self.u64()?;
+        // A histogram has at most 2^FIRST_BITS bins, and all of them together stay
+        // within the budget: corrupt bytes cannot ask for unbounded memory.
+        if n > (1 << crate::stats::select::FIRST_BITS) || n > self.1 {
             return Err(corrupt());
         }
+        self.1 -= n;
+        let n = n as usize;
         let nz = self.len()?;
         let mut v = vec![0u64; n];
         for _ in 0..nz {
@@ -251,7 +261,7 @@ pub fn selector_to_bytes(s: &Selector) -> Vec<u8> {
 
 /// Decode what [`selector_to_bytes`] wrote.
 pub fn selector_from_bytes(b: &[u8]) -> Result<Selector> {
-    let mut r = R(b);
+    let mut r = R(b, BIN_BUDGET);
     if r.take(8)? != MAGIC_SEL {
         return Err(corrupt());
     }
@@ -357,7 +367,7 @@ pub fn counts_to_bytes(ints: &IntCounts, strs: &StrCounts, rows: u64) -> Result<
 
 /// Decode what [`counts_to_bytes`] wrote.
 pub fn counts_from_bytes(b: &[u8]) -> Result<(IntCounts, StrCounts, u64)> {
-    let mut r = R(b);
+    let mut r = R(b, BIN_BUDGET);
     if r.take(8)? != MAGIC_CNT {
         return Err(corrupt());
     }
@@ -447,5 +457,22 @@ mod tests {
         let at = b.len() - 16;
         b[at..at + 8].copy_from_slice(&0u64.to_le_bytes());
         assert!(counts_from_bytes(&b).is_err());
+        // state_bytes: a histogram length of 2^28 bins (a 2 GiB allocation) in 1150 bytes.
+        let oom = include_bytes!("../../fuzz/regressions/state_bytes-oom-hist-len.bin");
+        assert!(selector_from_bytes(oom).is_err());
+    }
+
+    /// A real state with many quantiles stays far inside the decode's bin budget.
+    #[test]
+    fn bin_budget_allows_real_states() {
+        let qs: Vec<f64> = (1..100).map(|i| i as f64 / 100.0).collect();
+        let mut s = Selector::new(&qs, &[1.0, 0.5]).unwrap();
+        let vals: Vec<f64> = (0..200_000)
+            .map(|i| ((i * 7919) % 100_003) as f64)
+            .collect();
+        s.update(&vals);
+        s.finish_pass().unwrap();
+        let b = selector_to_bytes(&s);
+        assert_eq!(selector_to_bytes(&selector_from_bytes(&b).unwrap()), b);
     }
 }
