@@ -460,6 +460,16 @@ mod tests {
         // state_bytes: a histogram length of 2^28 bins (a 2 GiB allocation) in 1150 bytes.
         let oom = include_bytes!("../../fuzz/regressions/state_bytes-oom-hist-len.bin");
         assert!(selector_from_bytes(oom).is_err());
+        // state_bytes: a rank task with no ranks; finishing its pass indexed ranges[0].
+        let b = include_bytes!("../../fuzz/regressions/state_bytes-rank-task-without-ranks.bin");
+        if let Ok(mut s) = selector_from_bytes(b) {
+            for _ in 0..20 {
+                s.update(&[0.0, 1.5, -2.0, 1e300]);
+                if !matches!(s.finish_pass(), Ok(true)) {
+                    break;
+                }
+            }
+        }
     }
 
     /// A real state with many quantiles stays far inside the decode's bin budget.

@@ -614,10 +614,18 @@ impl Selector {
                     *done = true;
                     return Ok(None);
                 }
-                let r = values.iter().flatten().copied().next().unwrap_or_else(|| {
-                    let (lo, hi) = value_bounds(ranges[0].0, ranges[0].1);
-                    finite_mid(lo, hi)
-                });
+                let Some(&(klo, khi, _)) = ranges.first() else {
+                    // Only a decoded (corrupt) state has a rank task with no ranks.
+                    return Err(Error::Value(
+                        "corrupt state: a rank task without ranks".into(),
+                    ));
+                };
+                let r = values
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .next()
+                    .unwrap_or_else(|| finite_mid_keys(klo, khi));
                 Ok(Some(TaskPlan {
                     r,
                     windows: merge_windows(ranges, cmax),
@@ -1113,6 +1121,11 @@ impl Selector {
         };
         Ok(!self.plan.tasks.is_empty())
     }
+}
+
+fn finite_mid_keys(klo: u64, khi: u64) -> f64 {
+    let (lo, hi) = value_bounds(klo, khi);
+    finite_mid(lo, hi)
 }
 
 fn finite_mid(lo: f64, hi: f64) -> f64 {
