@@ -150,21 +150,6 @@ pub(crate) fn load<T: Elem, S: Src<T> + ?Sized>(
     if i + L <= end {
         return x.full(base + i);
     }
-    if std::mem::size_of::<T>() == 4 && base + i + L <= x.n() {
-        // A partial block with a full block of the source behind it (short rows, e.g.
-        // 10 classes, followed by more rows of the same task): one vector load and
-        // convert, and a select, instead of per-lane loads and f32 -> f64 converts
-        // (float32 (262144, 10) softmax 14x -> 7x copy on one thread; float64, with no
-        // converts to save, measured slower this way). The lanes past `end` are read
-        // (inside this task's own slice, so no other thread writes them) and discarded.
-        let f = x.full(base + i);
-        let valid = end - i;
-        let mut b = [pad; L];
-        for j in 0..L {
-            b[j] = if j < valid { f[j] } else { pad };
-        }
-        return b;
-    }
     let mut b = [pad; L];
     for (j, v) in b.iter_mut().enumerate().take(end - i) {
         *v = x.at(base + i + j).to_f64();
