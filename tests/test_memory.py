@@ -66,7 +66,11 @@ def test_scan_large_file_within_rss_budget(tmp_path):
     size, n, order, values = _write_labels(path)
     assert size > BUDGET_MB << 20
     r = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", CHILD, str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -82,3 +86,62 @@ def test_scan_large_file_within_rss_budget(tmp_path):
     counts = np.bincount(order, minlength=DISTINCT_BLOCKS)
     allv = np.repeat(np.stack(values), counts, axis=0).reshape(-1)
     assert out["median"] == float(np.median(allv))
+
+
+HOSTILE = r"""
+import json, sys
+import headstart as hs
+kw = json.loads(sys.argv[2])
+try:
+    hs.scan(sys.argv[1], **kw)
+    outcome = "ok"
+except Exception as e:  # the outcome is checked by the parent
+    outcome = f"{type(e).__name__}: {e}"
+with open("/proc/self/status") as f:
+    peak_kb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+print(json.dumps({"outcome": outcome, "peak_mb": peak_kb / 1024}))
+"""
+
+
+def _hostile(path, **kw):
+    r = subprocess.run(
+        [sys.executable, "-c", HOSTILE, str(path), json.dumps(kw)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_endless_line_and_huge_header_are_errors_in_bounded_memory(tmp_path):
+    """Issue 7's hostile files: one 320 MB line, a header of 80M columns, and a gzip
+    that inflates to 1 GB with no newline. Each is a clear error naming the record
+    limit, raised with peak RSS far below the data (records are capped at 64 MiB)."""
+    import gzip
+
+    chunk = b"7" * (16 << 20)
+    line = tmp_path / "line.txt"
+    with open(line, "wb") as f:
+        f.writelines(chunk for _ in range(20))
+    header = tmp_path / "header.csv"
+    with open(header, "wb") as f:
+        f.writelines(b"a," * (8 << 20) for _ in range(10))
+        f.write(b"y\n1\n")
+    bomb = tmp_path / "bomb.txt.gz"
+    with gzip.open(bomb, "wb", compresslevel=1) as f:
+        f.writelines(chunk for _ in range(64))
+    assert bomb.stat().st_size < 8 << 20
+    cases = [
+        (line, {"kind": "regression"}),
+        (line, {"kind": "classification"}),
+        (header, {"column": "y", "kind": "regression"}),
+        (bomb, {"kind": "regression"}),
+    ]
+    for path, kw in cases:
+        out = _hostile(path, **kw)
+        print(f"\n{path.name} {kw}: {out['outcome'][-120:]}; peak RSS {out['peak_mb']:.0f} MB")
+        assert out["outcome"].startswith("HeadstartError"), out
+        assert "longer than 64 MiB" in out["outcome"] and f"{path.name}:1:" in out["outcome"], out
+        assert out["peak_mb"] < 250, out
