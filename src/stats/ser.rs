@@ -338,7 +338,7 @@ pub fn selector_from_bytes(b: &[u8]) -> Result<Selector> {
             None
         });
     }
-    if !r.0.is_empty() || s.acc.tasks.len() != s.plan.tasks.len() {
+    if !r.0.is_empty() || !s.consistent() {
         return Err(corrupt());
     }
     Ok(s)
@@ -460,6 +460,9 @@ mod tests {
         // state_bytes: a histogram length of 2^28 bins (a 2 GiB allocation) in 1150 bytes.
         let oom = include_bytes!("../../fuzz/regressions/state_bytes-oom-hist-len.bin");
         assert!(selector_from_bytes(oom).is_err());
+        // state_bytes: a pass-1 histogram of 512 bins; adding values indexed it by key.
+        let b = include_bytes!("../../fuzz/regressions/state_bytes-short-pass1-histogram.bin");
+        assert!(selector_from_bytes(b).is_err());
         // state_bytes: a rank task with no ranks; finishing its pass indexed ranges[0].
         let b = include_bytes!("../../fuzz/regressions/state_bytes-rank-task-without-ranks.bin");
         if let Ok(mut s) = selector_from_bytes(b) {

@@ -382,6 +382,67 @@ pub struct Selector {
     pub collect_max: u64,
 }
 
+/// Whether `a` has the shape `TaskAcc::new(p)` gives, with windows a real plan can hold
+/// and window counts that agree with what the window keeps (the rank search indexes the
+/// collected values by them).
+fn task_consistent(p: &TaskPlan, a: &TaskAcc) -> bool {
+    let n = p.windows.len();
+    if a.gaps.len() != n + 1 || a.hists.len() != n || a.vals.len() != n || a.counts.len() != n {
+        return false;
+    }
+    p.windows.iter().enumerate().all(|(i, w)| {
+        // Collecting windows span any keys (bins() = 0); histogram windows have at most
+        // 2^FIRST_BITS bins (pass 1's), later ones 2^BITS.
+        if w.lo > w.hi
+            || w.shift >= 64
+            || (!w.collect && ((w.hi - w.lo) >> w.shift) >= 1 << FIRST_BITS)
+        {
+            return false;
+        }
+        if a.hists[i].len() != w.bins() {
+            return false;
+        }
+        if w.collect {
+            w.degenerate() || a.vals[i].len() as u64 == a.counts[i]
+        } else {
+            a.vals[i].is_empty()
+                && a.hists[i].iter().try_fold(0u64, |s, &c| s.checked_add(c)) == Some(a.counts[i])
+        }
+    })
+}
+
+impl Selector {
+    /// Structural checks for a state decoded from bytes (`ser::selector_from_bytes`):
+    /// every invariant the passes index by. Bytes that pass them can still hold
+    /// nonsense counts, which give errors or wrong answers, never a panic.
+    pub(crate) fn consistent(&self) -> bool {
+        let hist_ok = |h: &Vec<u64>| h.is_empty() || h.len() == 1 << FIRST_BITS;
+        let open = self.finals.iter().filter(|f| f.is_none()).count();
+        hist_ok(&self.hist1)
+            && hist_ok(&self.acc.hist1)
+            && self.finals.len() == self.tasks.len()
+            && (self.tasks.is_empty() || open == self.plan.tasks.len())
+            && self.acc.tasks.len() == self.plan.tasks.len()
+            && self
+                .plan
+                .tasks
+                .iter()
+                .zip(&self.acc.tasks)
+                .all(|(p, a)| task_consistent(p, a))
+            && self
+                .finals
+                .iter()
+                .flatten()
+                .all(|(p, a)| task_consistent(p, a))
+            && self.tasks.iter().all(|t| match t {
+                Task::Ranks { ranks, values, .. } => {
+                    !ranks.is_empty() && ranks.len() == values.len()
+                }
+                Task::Huber { .. } => true,
+            })
+    }
+}
+
 /// More passes than any exact answer needs (keys have 64 bits, 16 per pass, plus the
 /// collecting pass and the Huber bracket's own refinements).
 pub const MAX_PASSES: u32 = 16;
