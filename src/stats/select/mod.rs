@@ -675,17 +675,22 @@ impl Selector {
                     *done = true;
                     return Ok(None);
                 }
-                let Some(&(klo, khi, _)) = ranges.first() else {
+                // The reference point of the next pass's gap sums: the middle rank's value
+                // (or its bracket's midpoint), so the sums stay near the median, which
+                // dev_sums is asked about (the first rank's value, e.g. the minimum, as
+                // reference overflowed the sums of data near f64::MAX; found by the
+                // selector fuzz target).
+                let mid = values.len() / 2;
+                let Some(&(klo, khi, _)) = ranges.get(mid).or(ranges.first()) else {
                     // Only a decoded (corrupt) state has a rank task with no ranks.
                     return Err(Error::Value(
                         "corrupt state: a rank task without ranks".into(),
                     ));
                 };
                 let r = values
-                    .iter()
-                    .flatten()
+                    .get(mid)
                     .copied()
-                    .next()
+                    .flatten()
                     .unwrap_or_else(|| finite_mid_keys(klo, khi));
                 Ok(Some(TaskPlan {
                     r,
@@ -1191,7 +1196,9 @@ fn finite_mid_keys(klo: u64, khi: u64) -> f64 {
 
 fn finite_mid(lo: f64, hi: f64) -> f64 {
     match (lo.is_finite(), hi.is_finite()) {
-        (true, true) => lo + (hi - lo) * 0.5,
+        // Halves first: hi - lo overflows to inf for a bracket such as [-MAX, MAX] (found
+        // by the selector fuzz target: r = inf made the gap sums NaN).
+        (true, true) => 0.5 * lo + 0.5 * hi,
         (true, false) => lo,
         (false, true) => hi,
         _ => 0.0,

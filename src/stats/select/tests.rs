@@ -260,3 +260,32 @@ fn speculation_is_exact_whether_it_hits_or_misses() {
         assert!(((a.1 + a.4) - (b.1 + b.4)).abs() <= 1e-9 * (b.1 + b.4).abs());
     }
 }
+
+/// Found by the selector fuzz target: with the minimum's rank in the same task as the
+/// median, the gap sums' reference was the minimum (-9e307), the gap above summed to inf
+/// and the deviation sum above the median came out NaN. And a bracket [-MAX, MAX] had
+/// an infinite midpoint.
+#[test]
+fn deviation_sums_near_f64_max() {
+    let v = [
+        6.7903865311e-313,
+        -4.569296037378845e172,
+        1.6636599675687096e-49,
+        -1.0261601158796119e40,
+        -8.988465674311579e307,
+        -5.854019852117749e305,
+        -1.4276797776774915e167,
+    ];
+    for cmax in [1, 2, 1000] {
+        let s = run(&v, &[0.5, 0.0], &[1.0], cmax, 3);
+        let med = s.order_stat(3).unwrap();
+        assert_eq!(med, -1.4276797776774915e167);
+        let (nlt, slt, _, ngt, sgt) = s.dev_sums(med).unwrap();
+        let below: f64 = v.iter().filter(|&&y| y < med).map(|&y| med - y).sum();
+        let above: f64 = v.iter().filter(|&&y| y > med).map(|&y| y - med).sum();
+        assert_eq!((nlt, ngt), (3, 3));
+        assert!((slt - below).abs() <= 1e-15 * below, "{slt} vs {below}");
+        assert!((sgt - above).abs() <= 1e-15 * above, "{sgt} vs {above}");
+    }
+    assert_eq!(finite_mid(-f64::MAX, f64::MAX), 0.0);
+}
