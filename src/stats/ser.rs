@@ -463,6 +463,9 @@ mod tests {
         // state_bytes: a pass-1 histogram of 512 bins; adding values indexed it by key.
         let b = include_bytes!("../../fuzz/regressions/state_bytes-short-pass1-histogram.bin");
         assert!(selector_from_bytes(b).is_err());
+        // state_bytes: past pass 1 without pass-1 moments; finishing a pass expected them.
+        let b = include_bytes!("../../fuzz/regressions/state_bytes-past-pass1-without-moments.bin");
+        assert!(selector_from_bytes(b).is_err());
         // state_bytes: a rank task with no ranks; finishing its pass indexed ranges[0].
         let b = include_bytes!("../../fuzz/regressions/state_bytes-rank-task-without-ranks.bin");
         if let Ok(mut s) = selector_from_bytes(b) {

@@ -418,7 +418,9 @@ impl Selector {
     pub(crate) fn consistent(&self) -> bool {
         let hist_ok = |h: &Vec<u64>| h.is_empty() || h.len() == 1 << FIRST_BITS;
         let open = self.finals.iter().filter(|f| f.is_none()).count();
-        hist_ok(&self.hist1)
+        self.plan.pass >= 1
+            && (self.plan.pass == 1) == self.moments.is_none()
+            && hist_ok(&self.hist1)
             && hist_ok(&self.acc.hist1)
             && self.finals.len() == self.tasks.len()
             && (self.tasks.is_empty() || open == self.plan.tasks.len())
@@ -577,7 +579,10 @@ impl Selector {
             }
             self.set_plan(next);
         } else {
-            let m = self.moments.expect("pass > 1 after pass 1");
+            let Some(m) = self.moments else {
+                // Only a decoded (corrupt) state is past pass 1 without its moments.
+                return Err(Error::Value("corrupt state: no pass-1 moments".into()));
+            };
             if acc.moments.n != m.n {
                 return Err(Error::Value(format!(
                     "the data changed between passes: pass 1 saw {} values, pass {} saw {}",
