@@ -466,6 +466,17 @@ mod tests {
         // state_bytes: past pass 1 without pass-1 moments; finishing a pass expected them.
         let b = include_bytes!("../../fuzz/regressions/state_bytes-past-pass1-without-moments.bin");
         assert!(selector_from_bytes(b).is_err());
+        // state_bytes: a count above i64::MAX made ranks_for's clamp panic.
+        let b = include_bytes!("../../fuzz/regressions/state_bytes-huge-count-ranks.bin");
+        if let Ok(mut s) = selector_from_bytes(b) {
+            for _ in 0..20 {
+                s.update(&[0.0, 1.5, -2.0, 1e300]);
+                if !matches!(s.finish_pass(), Ok(true)) {
+                    break;
+                }
+            }
+        }
+        assert!(!crate::stats::select::ranks_for(0.5, u64::MAX).is_empty());
         // state_bytes: a rank task with no ranks; finishing its pass indexed ranges[0].
         let b = include_bytes!("../../fuzz/regressions/state_bytes-rank-task-without-ranks.bin");
         if let Ok(mut s) = selector_from_bytes(b) {

@@ -457,7 +457,9 @@ pub fn ranks_for(q: f64, n: u64) -> Vec<u64> {
     let h = (n - 1) as f64 * q;
     let lo = h.floor().max(0.0).min((n - 1) as f64) as u64;
     let hi = h.ceil().max(0.0).min((n - 1) as f64) as u64;
-    let inv = ((n as f64 * q).ceil() as i64 - 1).clamp(0, n as i64 - 1) as u64;
+    // In f64: n from corrupt state bytes can exceed i64::MAX (found by the state_bytes
+    // fuzz target: an i64 clamp with max < min panicked).
+    let inv = ((n as f64 * q).ceil() - 1.0).clamp(0.0, (n - 1) as f64) as u64;
     let mut v = vec![lo, hi, inv];
     // "nearest" may round to either neighbour; both are in {lo, hi}.
     v.sort_unstable();
