@@ -174,21 +174,9 @@ const ATANH: [f64; 12] = [
 pub(crate) fn log1p_pos<const F: bool>(s: f64, terms: usize) -> f64 {
     let u = 1.0 + s;
     let corr = (s - (u - 1.0)) / u;
-    let bits = u.to_bits();
-    let e0 = ((bits >> 52) as i64).wrapping_sub(1023);
-    let m0 = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
-    let big = m0 > SQRT2;
-    let m = if big { m0 * 0.5 } else { m0 };
-    let e = (if big { e0 + 1 } else { e0 }) as f64;
+    let (m, e) = split(u);
     let z = (m - 1.0) / (m + 1.0);
-    let z2 = z * z;
-    let mut p = ATANH[terms];
-    let mut k = terms;
-    while k > 0 {
-        k -= 1;
-        p = fmadd::<F>(p, z2, ATANH[k]);
-    }
-    let r = fmadd::<F>(e, LN2, fmadd::<F>(z, p, corr));
+    let r = log_from::<F>(e, z, corr, terms);
     // u = inf or NaN: the bit tricks above give garbage; pass them through.
     if u < f64::INFINITY {
         r
@@ -213,16 +201,29 @@ pub(crate) fn log1p_unit<const F: bool>(
     recip: impl Fn(f64) -> f64,
 ) -> (f64, f64) {
     let u = 1.0 + s;
+    let (m, e) = split(u);
+    let d = recip(u * (m + 1.0));
+    let inv = (m + 1.0) * d;
+    let z = (m - 1.0) * (u * d);
+    let corr = (s - (u - 1.0)) * inv;
+    (log_from::<F>(e, z, corr, terms), inv)
+}
+
+/// u = 2^e m with m in [sqrt(1/2), sqrt(2)) (bit fields; garbage for inf / NaN u,
+/// which the callers pass through).
+#[inline(always)]
+fn split(u: f64) -> (f64, f64) {
     let bits = u.to_bits();
     let e0 = ((bits >> 52) as i64).wrapping_sub(1023);
     let m0 = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
     let big = m0 > SQRT2;
     let m = if big { m0 * 0.5 } else { m0 };
-    let e = (if big { e0 + 1 } else { e0 }) as f64;
-    let d = recip(u * (m + 1.0));
-    let inv = (m + 1.0) * d;
-    let z = (m - 1.0) * (u * d);
-    let corr = (s - (u - 1.0)) * inv;
+    (m, (if big { e0 + 1 } else { e0 }) as f64)
+}
+
+/// e ln 2 + log m + corr, with log m = z * atanh-series(z^2), z = (m - 1) / (m + 1).
+#[inline(always)]
+fn log_from<const F: bool>(e: f64, z: f64, corr: f64, terms: usize) -> f64 {
     let z2 = z * z;
     let mut p = ATANH[terms];
     let mut k = terms;
@@ -230,7 +231,7 @@ pub(crate) fn log1p_unit<const F: bool>(
         k -= 1;
         p = fmadd::<F>(p, z2, ATANH[k]);
     }
-    (fmadd::<F>(e, LN2, fmadd::<F>(z, p, corr)), inv)
+    fmadd::<F>(e, LN2, fmadd::<F>(z, p, corr))
 }
 
 /// log1p(t) / t on [0, 1] as a degree-9 polynomial with q(0) = 1, fitted for minimum

@@ -426,6 +426,19 @@ mod tests {
         assert_eq!(t, s);
     }
 
+    /// Decode and, when that succeeds, run passes over a few values (as the state_bytes
+    /// fuzz target does): must not panic.
+    fn use_decoded(b: &[u8]) {
+        if let Ok(mut s) = selector_from_bytes(b) {
+            for _ in 0..20 {
+                s.update(&[0.0, 1.5, -2.0, 1e300]);
+                if !matches!(s.finish_pass(), Ok(true)) {
+                    break;
+                }
+            }
+        }
+    }
+
     /// Inputs the cargo-fuzz targets (fuzz/) found; each once panicked.
     #[test]
     fn fuzz_regressions() {
@@ -468,25 +481,11 @@ mod tests {
         assert!(selector_from_bytes(b).is_err());
         // state_bytes: a count above i64::MAX made ranks_for's clamp panic.
         let b = include_bytes!("../../fuzz/regressions/state_bytes-huge-count-ranks.bin");
-        if let Ok(mut s) = selector_from_bytes(b) {
-            for _ in 0..20 {
-                s.update(&[0.0, 1.5, -2.0, 1e300]);
-                if !matches!(s.finish_pass(), Ok(true)) {
-                    break;
-                }
-            }
-        }
+        use_decoded(b);
         assert!(!crate::stats::select::ranks_for(0.5, u64::MAX).is_empty());
         // state_bytes: a rank task with no ranks; finishing its pass indexed ranges[0].
         let b = include_bytes!("../../fuzz/regressions/state_bytes-rank-task-without-ranks.bin");
-        if let Ok(mut s) = selector_from_bytes(b) {
-            for _ in 0..20 {
-                s.update(&[0.0, 1.5, -2.0, 1e300]);
-                if !matches!(s.finish_pass(), Ok(true)) {
-                    break;
-                }
-            }
-        }
+        use_decoded(b);
     }
 
     /// A real state with many quantiles stays far inside the decode's bin budget.
