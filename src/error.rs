@@ -21,6 +21,9 @@ pub enum Error {
     Io(std::io::ErrorKind, String),
     /// The caller asked to stop (Ctrl-C between chunks; maps to KeyboardInterrupt).
     Interrupted,
+    /// A panic caught at the Python boundary: a bug in headstart, never the user's input's
+    /// fault (maps to HeadstartError, so `except Exception` still sees it).
+    Internal(String),
 }
 
 impl Error {
@@ -39,6 +42,10 @@ impl fmt::Display for Error {
                 write!(f, "{m}")
             }
             Error::Interrupted => write!(f, "interrupted"),
+            Error::Internal(m) => write!(
+                f,
+                "internal error in headstart (a bug; please report it with the input): {m}"
+            ),
         }
     }
 }

@@ -596,3 +596,20 @@ def test_labels_beyond_int64_stay_strings(tmp_path):
     r = hs.scan(p, header=True)
     assert list(r.classes) == ["1", "99999999999999999999999"]
     assert list(r.counts) == [1, 1]
+
+
+# ------------------------------------------------------------- a panic in the core itself
+
+
+@pytest.mark.parametrize("on_pool", [False, True], ids=["caller", "rayon-worker"])
+def test_core_panic_is_a_headstart_error(on_pool):
+    """No input should make the core panic, but a bug that does must not raise
+    PanicException (a BaseException that ``except Exception`` misses): every call into the
+    core runs behind one guard that turns a panic into HeadstartError, on the calling thread
+    and on the pool's workers alike. Afterwards the pool still works."""
+    from headstart import _core
+
+    with pytest.raises(HeadstartError, match=r"internal error in headstart.*deliberate test panic"):
+        _core._panic_for_tests(on_pool)
+    x = np.random.default_rng(0).standard_normal((4096, 64))
+    np.testing.assert_allclose(hs.softmax(x, axis=1).sum(axis=1), 1.0, rtol=1e-12)

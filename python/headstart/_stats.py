@@ -83,7 +83,7 @@ class ClassificationStats:
         order = np.argsort(-self.counts, kind="stable")
         for i in order[:10]:
             lines.append(
-                f"  {str(self.classes[i]):>20}  {self.counts[i]:>12}  {self.frequencies[i]:.4%}"
+                f"  {self.classes[i]!s:>20}  {self.counts[i]:>12}  {self.frequencies[i]:.4%}"
             )
         if len(order) > 10:
             lines.append(f"  ... {len(order) - 10} more classes")
@@ -109,7 +109,7 @@ class MultilabelStats:
     def __repr__(self) -> str:
         lines = [f"MultilabelStats(n={self.n}, outputs={len(self.classes)})"]
         for c, p, r in list(zip(self.classes, self.positives, self.rates))[:10]:
-            lines.append(f"  {str(c):>20}  {p:>12g}  {r:.4%}")
+            lines.append(f"  {c!s:>20}  {p:>12g}  {r:.4%}")
         return "\n".join(lines)
 
 
@@ -823,8 +823,8 @@ def _scan_path(path, column, kind, qs, deltas, nan, delimiter, header, label_sep
 def _scan_arrow(path, column, kind, qs, deltas, nan, label_sep):
     try:
         import pyarrow as pa
-        import pyarrow.ipc as ipc
         import pyarrow.parquet as pq
+        from pyarrow import ipc
     except ImportError:
         raise ImportError(
             f"{path}: reading Parquet/Arrow needs pyarrow: pip install 'headstart[arrow]'"

@@ -697,7 +697,11 @@ fn read_blocks<T: Send>(
         Ok(())
     })();
     drop(rx);
-    let _ = h.join();
+    // A reader that panicked closed the channel as if at end of file: re-raise its panic
+    // (the binding turns it into an error) rather than report a silently short scan.
+    if let Err(p) = h.join() {
+        std::panic::resume_unwind(p);
+    }
     res?;
     Ok(col.map(|c| c.2).unwrap_or_default())
 }

@@ -4,7 +4,7 @@ use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods, ToPyArray};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use super::to_py;
+use super::{detached, to_py};
 use crate::loss::ce::{self, CeOptions, Targets};
 use crate::loss::elementwise::{elementwise, elementwise_inplace, Extra, Kind};
 use crate::loss::hinge::{self, Hinge, HingeOptions};
@@ -66,12 +66,12 @@ fn ce_t<'py, T: Elem + numpy::Element>(
         None => {
             let r = x.try_readonly()?;
             let xs = r.as_slice()?;
-            py.detach(|| ce::cross_entropy(xs, c, targets(), &o, None))
+            detached(py, || ce::cross_entropy(xs, c, targets(), &o, None))
         }
         Some(g) if g.is(x) => {
             let mut w = x.try_readwrite()?;
             let xs = w.as_slice_mut()?;
-            py.detach(|| ce::cross_entropy_inplace(xs, c, targets(), &o))
+            detached(py, || ce::cross_entropy_inplace(xs, c, targets(), &o))
         }
         Some(g) => {
             let g = g
@@ -81,7 +81,7 @@ fn ce_t<'py, T: Elem + numpy::Element>(
             let r = x.try_readonly()?;
             let mut w = g.try_readwrite()?;
             let (xs, gs) = (r.as_slice()?, w.as_slice_mut()?);
-            py.detach(|| ce::cross_entropy(xs, c, targets(), &o, Some(gs)))
+            detached(py, || ce::cross_entropy(xs, c, targets(), &o, Some(gs)))
         }
     }
     .map_err(to_py)?;
@@ -187,18 +187,18 @@ fn ew_t<'py, T: Elem + numpy::Element>(
         None => {
             let xr = x.try_readonly()?;
             let xs = xr.as_slice()?;
-            py.detach(|| elementwise(kind, xs, ys, ex, red, ps, None))
+            detached(py, || elementwise(kind, xs, ys, ex, red, ps, None))
         }
         Some(g) if g.is(x) => {
             let mut xw = x.try_readwrite()?;
             let xs = xw.as_slice_mut()?;
-            py.detach(|| elementwise_inplace(kind, xs, ys, ex, red, ps))
+            detached(py, || elementwise_inplace(kind, xs, ys, ex, red, ps))
         }
         Some(g) => {
             let xr = x.try_readonly()?;
             let mut gw = cast::<T>(g, "grad_out")?.try_readwrite()?;
             let (xs, gs) = (xr.as_slice()?, gw.as_slice_mut()?);
-            py.detach(|| elementwise(kind, xs, ys, ex, red, ps, Some(gs)))
+            detached(py, || elementwise(kind, xs, ys, ex, red, ps, Some(gs)))
         }
     };
     r.map_err(to_py)
@@ -255,18 +255,18 @@ fn hinge_t<'py, T: Elem + numpy::Element>(
         None => {
             let r = x.try_readonly()?;
             let xs = r.as_slice()?;
-            py.detach(|| hinge::hinge(xs, c, ts, o, None))
+            detached(py, || hinge::hinge(xs, c, ts, o, None))
         }
         Some(g) if g.is(x) => {
             let mut w = x.try_readwrite()?;
             let xs = w.as_slice_mut()?;
-            py.detach(|| hinge::hinge_inplace(xs, c, ts, o))
+            detached(py, || hinge::hinge_inplace(xs, c, ts, o))
         }
         Some(g) => {
             let r = x.try_readonly()?;
             let mut w = cast::<T>(g, "grad_out")?.try_readwrite()?;
             let (xs, gs) = (r.as_slice()?, w.as_slice_mut()?);
-            py.detach(|| hinge::hinge(xs, c, ts, o, Some(gs)))
+            detached(py, || hinge::hinge(xs, c, ts, o, Some(gs)))
         }
     }
     .map_err(to_py)?;

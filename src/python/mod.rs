@@ -36,8 +36,33 @@ fn to_py(e: Error) -> PyErr {
             }
         }
         Error::Interrupted => pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"),
+        e @ Error::Internal(_) => HeadstartError::new_err(e.to_string()),
         // The enum is non-exhaustive for users of the core, not for this crate.
     }
+}
+
+/// Run core work, turning a panic into `Error::Internal`. No input should make the core
+/// panic (the fuzzers in fuzz/ hunt for that), but if one does, PyO3 would raise
+/// PanicException: a BaseException that `except Exception` misses, which takes a notebook
+/// or a Dask worker down with it. Panics on rayon workers and the reader thread are
+/// re-raised on this thread, so they land here too.
+pub(crate) fn caught<T>(f: impl FnOnce() -> crate::error::Result<T>) -> crate::error::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        Err(Error::Internal(msg))
+    })
+}
+
+/// `caught` without the GIL: every heavy call goes through here.
+pub(crate) fn detached<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> crate::error::Result<T> + Send,
+) -> crate::error::Result<T> {
+    py.detach(|| caught(f))
 }
 
 fn dtype_error(what: &str, a: &Bound<'_, PyAny>) -> PyErr {
@@ -75,13 +100,12 @@ fn rowwise_t<T: Elem + numpy::Element>(
     if x.is(out) {
         let mut w = out.try_readwrite()?;
         let buf = w.as_slice_mut()?;
-        py.detach(|| ops::rowwise_inplace(buf, n, op))
-            .map_err(to_py)
+        detached(py, || ops::rowwise_inplace(buf, n, op)).map_err(to_py)
     } else {
         let r = x.try_readonly()?;
         let mut w = out.try_readwrite()?;
         let (xs, os) = (r.as_slice()?, w.as_slice_mut()?);
-        py.detach(|| ops::rowwise(xs, os, n, op)).map_err(to_py)
+        detached(py, || ops::rowwise(xs, os, n, op)).map_err(to_py)
     }
 }
 
@@ -99,7 +123,7 @@ fn lse_t<T: Elem + numpy::Element>(
     let r = x.try_readonly()?;
     let mut w = out.try_readwrite()?;
     let (xs, os) = (r.as_slice()?, w.as_slice_mut()?);
-    py.detach(|| ops::logsumexp_rows(xs, n, os)).map_err(to_py)
+    detached(py, || ops::logsumexp_rows(xs, n, os)).map_err(to_py)
 }
 
 #[pymodule]
@@ -193,6 +217,26 @@ mod _core {
     #[pyfunction]
     fn set_num_threads(n: usize) -> PyResult<()> {
         crate::parallel::set_num_threads(n).map_err(to_py)
+    }
+
+    /// Test hook: panic inside the guarded boundary, on this thread or on a rayon worker
+    /// (`on_pool`), to show that a core panic reaches Python as HeadstartError.
+    #[pyfunction]
+    fn _panic_for_tests(py: Python<'_>, on_pool: bool) -> PyResult<()> {
+        use rayon::prelude::*;
+        detached(py, || {
+            if on_pool {
+                crate::parallel::pool()?.install(|| {
+                    (0..64u32).into_par_iter().for_each(|i| {
+                        assert!(i != 37, "deliberate test panic on a worker");
+                    })
+                });
+                Ok(())
+            } else {
+                panic!("deliberate test panic")
+            }
+        })
+        .map_err(to_py)
     }
 
     /// The number of threads heavy work runs on.

@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::to_py;
+use super::{caught, detached, to_py};
 use crate::error::{Error, Result as CoreResult};
 use crate::io::npy::Npy;
 use crate::io::text::{self, TextOpts};
@@ -96,14 +96,15 @@ impl RegState {
         let v = r.as_slice()?;
         let mut s = lock(&self.sel);
         let sel: &mut Selector = &mut s;
-        py.detach(|| {
+        detached(py, || {
             // Per-chunk parts keep the merge order fixed: the same chunks give the
             // same bits whatever else happens.
             let mut part = sel.new_acc();
             part.add(&sel.plan, v);
             sel.acc.merge(&part);
-        });
-        Ok(())
+            Ok(())
+        })
+        .map_err(to_py)
     }
 
     /// Merge another state of the same pass (its chunks come after ours).
@@ -126,7 +127,7 @@ impl RegState {
 
     /// Close the current pass; True when another pass over the same data is needed.
     fn finish_pass(&self) -> PyResult<bool> {
-        lock(&self.sel).finish_pass().map_err(to_py)
+        caught(|| lock(&self.sel).finish_pass()).map_err(to_py)
     }
 
     /// A fresh state for the current pass (same plan, nothing accumulated): what each
@@ -174,7 +175,7 @@ impl RegState {
 
     /// (n below q, sum of q - y below, n equal, n above, sum of y - q above).
     fn dev_sums(&self, q: f64) -> PyResult<(u64, f64, u64, u64, f64)> {
-        lock(&self.sel).dev_sums(q).map_err(to_py)
+        caught(|| lock(&self.sel).dev_sums(q)).map_err(to_py)
     }
 
     /// (exact location or None, bracket low, bracket high) for a requested delta.
@@ -184,7 +185,7 @@ impl RegState {
 
     /// Sum of the Huber loss at c (c = the resolved location).
     fn huber_sum(&self, delta: f64, c: f64) -> PyResult<f64> {
-        lock(&self.sel).huber_sum(delta, c).map_err(to_py)
+        caught(|| lock(&self.sel).huber_sum(delta, c)).map_err(to_py)
     }
 
     /// The quantile probabilities and Huber deltas this state resolves.
@@ -204,7 +205,7 @@ impl RegState {
 
     #[staticmethod]
     fn from_bytes(b: &[u8]) -> PyResult<RegState> {
-        let s = ser::selector_from_bytes(b).map_err(to_py)?;
+        let s = caught(|| ser::selector_from_bytes(b)).map_err(to_py)?;
         Ok(RegState::wrap(s, (0, 0, 0, String::new())))
     }
 
@@ -249,8 +250,11 @@ impl ClassState {
         let v = r.as_slice()?;
         let mut g = lock(&self.inner);
         let ints = &mut g.0;
-        py.detach(|| ints.add(v));
-        Ok(())
+        detached(py, || {
+            ints.add(v);
+            Ok(())
+        })
+        .map_err(to_py)
     }
 
     /// Add counts of string labels.
@@ -308,13 +312,13 @@ impl ClassState {
 
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let g = lock(&self.inner);
-        let b = ser::counts_to_bytes(&g.0, &g.1, g.2).map_err(to_py)?;
+        let b = caught(|| ser::counts_to_bytes(&g.0, &g.1, g.2)).map_err(to_py)?;
         Ok(PyBytes::new(py, &b))
     }
 
     #[staticmethod]
     fn from_bytes(b: &[u8]) -> PyResult<ClassState> {
-        let (i, s, r) = ser::counts_from_bytes(b).map_err(to_py)?;
+        let (i, s, r) = caught(|| ser::counts_from_bytes(b)).map_err(to_py)?;
         Ok(ClassState {
             inner: Mutex::new((i, s, r)),
             info: Mutex::new((0, 0, 0, String::new())),
@@ -411,14 +415,14 @@ pub fn scan_regression(
         } else {
             Missing::Raise
         };
-        py.detach(|| {
+        detached(py, || {
             let f = Npy::open(path)?;
             let info = f.scan_regression(idx, missing, &mut sel, &mut prog)?;
             Ok((info, format!("column {idx}")))
         })
     } else {
         let o = text_opts(delimiter, header, col, skip_nan, gz)?;
-        py.detach(|| text::scan_regression(path, &o, &mut sel, &mut prog))
+        detached(py, || text::scan_regression(path, &o, &mut sel, &mut prog))
     };
     let (info, name) = prog.finish(r)?;
     Ok(RegState::wrap(
@@ -467,7 +471,7 @@ pub fn scan_classes(
                 )))
             }
         };
-        let r = py.detach(|| {
+        let r = detached(py, || {
             let f = Npy::open(path)?;
             let c = f.scan_int_classes(idx, &mut prog)?;
             Ok((c, f.rows as u64))
@@ -479,7 +483,7 @@ pub fn scan_classes(
         });
     }
     let o = text_opts(delimiter, header, col, skip_nan, gz)?;
-    let r = py.detach(|| text::scan_classes(path, &o, sep, &mut prog));
+    let r = detached(py, || text::scan_classes(path, &o, sep, &mut prog));
     let s = prog.finish(r)?;
     Ok(ClassState {
         inner: Mutex::new((IntCounts::default(), s.counts, s.rows)),
