@@ -318,7 +318,7 @@ impl Npy {
                                     sk += (before - v.len()) as u64;
                                 }
                                 acc.add(plan, &v);
-                                if (re - s) % (1 << 20) == 0 || re == e {
+                                if (re - s).is_multiple_of(1 << 20) || re == e {
                                     self.release(s.max(re.saturating_sub(1 << 20)), re);
                                 }
                                 r = re;

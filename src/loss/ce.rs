@@ -452,7 +452,7 @@ fn prepare<'a, T: Elem>(
     if c == 0 {
         return Err(Error::Shape("cross_entropy: input has 0 classes".into()));
     }
-    if xlen % c != 0 {
+    if !xlen.is_multiple_of(c) {
         return Err(Error::Shape(format!(
             "cross_entropy: input of {xlen} elements is not rows of {c} classes"
         )));

@@ -139,10 +139,35 @@ level_module!(avx2, true, "avx2,fma");
 #[cfg(target_arch = "x86_64")]
 level_module!(avx512, true, "avx512f,avx2,fma");
 
+/// The AVX-512 level's float32 overrides (`ce_avx512`): one row per register for
+/// cross-entropy of at most 16 classes. Installed by type: the downcast succeeds only
+/// when `T` is f32.
+#[cfg(target_arch = "x86_64")]
+fn avx512_f32<T: Elem>(mut k: Kernels<T>) -> Kernels<T> {
+    use super::ce_avx512::ce_rows_f32;
+    use std::any::Any;
+    // SAFETY (every closure): installed only on the AVX-512 level, which `level()` never
+    // reports on a CPU without AVX-512F.
+    let idx: CeIdx<f32> = |x, t, c, l| unsafe { ce_rows_f32::<[f32], false>(x, &[], t, c, l) };
+    let grad: CeIdxGrad<f32> = |x, d, t, c, l| unsafe { ce_rows_f32::<[f32], true>(x, d, t, c, l) };
+    let inpl: CeIdxIn<f32> =
+        |d, t, c, l| unsafe { ce_rows_f32::<Cells<'_, f32>, true>(&Cells(d), d, t, c, l) };
+    if let Some(f) = (&idx as &dyn Any).downcast_ref::<CeIdx<T>>() {
+        k.ce_idx = *f;
+    }
+    if let Some(f) = (&grad as &dyn Any).downcast_ref::<CeIdxGrad<T>>() {
+        k.ce_idx_grad = *f;
+    }
+    if let Some(f) = (&inpl as &dyn Any).downcast_ref::<CeIdxIn<T>>() {
+        k.ce_idx_inplace = *f;
+    }
+    k
+}
+
 pub(crate) fn kernels<T: Elem>() -> Kernels<T> {
     match level() {
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => avx512::kernels(),
+        Level::Avx512 => avx512_f32(avx512::kernels()),
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => avx2::kernels(),
         _ => scalar::kernels(),

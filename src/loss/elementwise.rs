@@ -351,7 +351,7 @@ fn check<T>(x: usize, y: &[T], ex: &Extra<'_, T>, kind: Kind) -> Result<()> {
         }
     }
     if let Some(p) = ex.pos_weight {
-        if p.is_empty() || x % p.len() != 0 {
+        if p.is_empty() || !x.is_multiple_of(p.len()) {
             return Err(Error::Shape(format!(
                 "pos_weight of length {} does not divide the input's {x} elements",
                 p.len()

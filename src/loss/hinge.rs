@@ -296,7 +296,7 @@ fn prepare<'a>(
     t: &[i64],
     o: &HingeOptions<'a>,
 ) -> Result<(usize, HingeCtx<'a>)> {
-    if c == 0 || xlen % c != 0 {
+    if c == 0 || !xlen.is_multiple_of(c) {
         return Err(Error::Shape(format!(
             "hinge: input of {xlen} elements is not rows of {c}"
         )));

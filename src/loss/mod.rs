@@ -10,6 +10,8 @@
 //! only on the shape, and the task sums combine in a fixed pairwise order.
 
 pub mod ce;
+#[cfg(target_arch = "x86_64")]
+mod ce_avx512;
 pub(crate) mod dispatch;
 pub mod elementwise;
 pub mod hinge;

@@ -19,14 +19,31 @@ fn naive(x: &[f64], c: usize, t: &[i64], w: Option<&[f64]>, eps: f64) -> (Vec<f6
         big_w += wt(y);
         let row = &x[r * c..(r + 1) * c];
         let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        // log1p of the sum without one maximal entry, so confident rows keep their tiny
+        // loss.
+        let km = row.iter().position(|&v| v == m).unwrap_or(0);
+        let s: f64 = (0..c)
+            .filter(|&k| k != km)
+            .map(|k| (row[k] - m).exp())
+            .sum();
+        let lse = m + s.ln_1p();
         let wsum: f64 = (0..c).map(wt).sum();
-        per[r] = (1.0 - eps) * wt(y) * (lse - row[y])
-            + eps / c as f64 * (0..c).map(|k| wt(k) * (lse - row[k])).sum::<f64>();
+        // (The smoothing term is skipped at eps = 0: a -inf logit would make it 0 * inf.)
+        per[r] = (1.0 - eps) * wt(y) * ((m - row[y]) + s.ln_1p())
+            + if eps > 0.0 {
+                eps / c as f64 * (0..c).map(|k| wt(k) * (lse - row[k])).sum::<f64>()
+            } else {
+                0.0
+            };
+        let p = |k: usize| (row[k] - lse).exp();
         for k in 0..c {
-            let p = (row[k] - lse).exp();
-            let oh = if k == y { 1.0 } else { 0.0 };
-            g[r * c + k] = (1.0 - eps) * wt(y) * (p - oh) + eps / c as f64 * (p * wsum - wt(k));
+            // p_y - 1 = -(sum of the other p): no cancellation for a confident row.
+            let p_oh = if k == y {
+                -(0..c).filter(|&j| j != y).map(p).sum::<f64>()
+            } else {
+                p(k)
+            };
+            g[r * c + k] = (1.0 - eps) * wt(y) * p_oh + eps / c as f64 * (p(k) * wsum - wt(k));
         }
     }
     for v in g.iter_mut() {
@@ -229,4 +246,105 @@ fn bad_targets_are_errors() {
     .is_err());
     let all_ignored = cross_entropy(&x, 3, Targets::Index(&[-100, -100]), &o, None).unwrap();
     assert!(all_ignored.value.is_nan());
+}
+
+/// float32 rows of few classes (the AVX-512 one-row-per-register kernel, `ce_avx512`, and
+/// the generic paths of the other levels) against the float64 formula on the same values:
+/// every class count up to 17, enough rows for full 16-row groups and a tail, ties of the
+/// max, -inf entries, confident rows (tiny losses), spreads that give subnormal
+/// probabilities, ignored rows, weights, and groups holding a NaN or a +inf row.
+#[test]
+fn float32_small_classes_every_level() {
+    let _g = crate::simd::test_lock();
+    for lvl in Level::available() {
+        set_level(lvl);
+        for c in 1..=17usize {
+            let n = 16 * 6 + 5;
+            let mut x: Vec<f32> = data(n * c, 7 + c as u64)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let t: Vec<i64> = (0..n as i64)
+                .map(|i| {
+                    if i % 11 == 4 {
+                        -100
+                    } else {
+                        (i * 7 + 3) % c as i64
+                    }
+                })
+                .collect();
+            for r in 0..n {
+                let row = &mut x[r * c..(r + 1) * c];
+                let y = t[r].rem_euclid(c as i64) as usize;
+                match r % 9 {
+                    1 if c > 2 => {
+                        row[0] = 5.0; // a tie for the max
+                        row[c - 1] = 5.0;
+                    }
+                    2 if c > 1 => row[(y + 1) % c] = f32::NEG_INFINITY,
+                    3 => row[y] = 40.0, // confident: loss ~ (C-1) e^-40
+                    5 if c > 1 => row[(y + 1) % c] = -100.0, // p ~ e^-100: subnormal
+                    _ => {}
+                }
+            }
+            x[16 * 2 * c] = f32::NAN; // group 2 has a NaN row
+            x[16 * 4 * c + c - 1] = f32::INFINITY; // group 4 a +inf row
+            let w: Vec<f64> = (0..c).map(|k| 0.5 + (k % 3) as f64).collect();
+            for wopt in [None, Some(&w[..])] {
+                let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+                let tn: Vec<i64> = t.iter().map(|&v| if v == -100 { -1 } else { v }).collect();
+                let (per, gref, big_w) = naive(&xd, c, &tn, wopt, 0.0);
+                let mut g = vec![0.0f32; x.len()];
+                let r = cross_entropy(
+                    &x,
+                    c,
+                    Targets::Index(&t),
+                    &opts(wopt, 0.0, Reduction::None),
+                    Some(&mut g),
+                )
+                .unwrap();
+                let got = r.per_item.unwrap();
+                for i in 0..n {
+                    let special = i == 32 || i == 64; // the NaN row and the +inf row
+                    let (l, want) = (got[i], per[i]);
+                    if special {
+                        // NaN row: NaN; +inf row: the formula's inf or NaN, as torch.
+                        assert!(!l.is_finite() || tn[i] < 0, "{lvl:?} c={c} row {i}: {l}");
+                        continue;
+                    }
+                    assert!(
+                        (l - want).abs() <= 2e-7 * want.abs() + 1e-30,
+                        "{lvl:?} c={c} row {i}: loss {l:e} vs {want:e}"
+                    );
+                    for k in 0..c {
+                        // 'none' reduces by sum: the reference's gradient times W.
+                        let (gv, gw) = (g[i * c + k] as f64, gref[i * c + k] * big_w);
+                        assert!(
+                            (gv - gw).abs() <= 3e-7 * gw.abs() + 3e-45,
+                            "{lvl:?} c={c} row {i} class {k}: grad {gv:e} vs {gw:e}"
+                        );
+                    }
+                }
+                let mut xi = x.clone();
+                let ri = cross_entropy_inplace(
+                    &mut xi,
+                    c,
+                    Targets::Index(&t),
+                    &opts(wopt, 0.0, Reduction::None),
+                )
+                .unwrap();
+                let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+                assert!(
+                    xi.iter().zip(&g).all(|(a, b)| same(*a, *b)),
+                    "{lvl:?} c={c}: in place"
+                );
+                let pi = ri.per_item.unwrap();
+                assert!(pi
+                    .iter()
+                    .zip(&got)
+                    .all(|(a, b)| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan()));
+            }
+        }
+    }
+    set_level(Level::best());
 }

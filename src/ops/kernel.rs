@@ -88,6 +88,8 @@ pub trait Src<T: Elem>: Sync {
     fn at(&self, i: usize) -> T;
     /// Lanes `i..i+L` as f64 (one bounds check, then a vector load).
     fn full(&self, i: usize) -> [f64; L];
+    /// The first element's address, for hand-written SIMD loads of `n()` elements.
+    fn base(&self) -> *const T;
 }
 
 impl<T: Elem> Src<T> for [T] {
@@ -98,6 +100,10 @@ impl<T: Elem> Src<T> for [T] {
     #[inline(always)]
     fn at(&self, i: usize) -> T {
         self[i]
+    }
+    #[inline(always)]
+    fn base(&self) -> *const T {
+        self.as_ptr()
     }
     #[inline(always)]
     fn full(&self, i: usize) -> [f64; L] {
@@ -126,6 +132,10 @@ impl<T: Elem> Src<T> for Cells<'_, T> {
     #[inline(always)]
     fn at(&self, i: usize) -> T {
         self.0[i].get()
+    }
+    #[inline(always)]
+    fn base(&self) -> *const T {
+        self.0.as_ptr() as *const T
     }
     #[inline(always)]
     fn full(&self, i: usize) -> [f64; L] {

@@ -33,7 +33,7 @@ fn check(len: usize, n: usize, what: &str) -> Result<usize> {
     if n == 0 {
         return Ok(0);
     }
-    if len % n != 0 {
+    if !len.is_multiple_of(n) {
         return Err(Error::Shape(format!(
             "{what}: buffer of {len} elements is not a whole number of rows of {n}"
         )));

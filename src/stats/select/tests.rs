@@ -21,7 +21,14 @@ fn dataset(kind: u64, n: usize, seed: u64) -> Vec<f64> {
             match kind {
                 0 => u * 10.0 - 3.0,
                 1 => (r.next() % 7) as f64 - 3.0, // heavy ties
-                2 => (u * 6.0).exp() * if r.next() % 3 == 0 { -1.0 } else { 1.0 },
+                2 => {
+                    (u * 6.0).exp()
+                        * if r.next().is_multiple_of(3) {
+                            -1.0
+                        } else {
+                            1.0
+                        }
+                }
                 3 => 1e9 + (r.next() % 1000) as f64 * 1e-3, // offset data
                 4 => {
                     if u < 0.01 {
