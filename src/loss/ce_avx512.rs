@@ -156,14 +156,17 @@ fn level<const MAX: bool, const BLK: bool, const LO: i32, const HI: i32>(
 fn reduce16<const MAX: bool>(mut row: impl FnMut(usize) -> __m512) -> __m512 {
     // Rows (2i, 2i+1) -> 8 partials each; then 4 rows x 4; then 2 x (row k, row 4+k);
     // then one lane per row.
-    let mut quad = |q: usize| {
-        let t0 = level::<MAX, true, 0x44, 0xEE>(row(4 * q), row(4 * q + 1));
-        let t1 = level::<MAX, true, 0x44, 0xEE>(row(4 * q + 2), row(4 * q + 3));
-        level::<MAX, true, 0x88, 0xDD>(t0, t1)
-    };
-    let (u0, u1) = (quad(0), quad(1));
+    // (A macro, not a closure: a closure here was not inlined, costing a call per row.)
+    macro_rules! quad {
+        ($q:expr) => {{
+            let t0 = level::<MAX, true, 0x44, 0xEE>(row(4 * $q), row(4 * $q + 1));
+            let t1 = level::<MAX, true, 0x44, 0xEE>(row(4 * $q + 2), row(4 * $q + 3));
+            level::<MAX, true, 0x88, 0xDD>(t0, t1)
+        }};
+    }
+    let (u0, u1) = (quad!(0), quad!(1));
     let w0 = level::<MAX, false, 0x44, 0xEE>(u0, u1);
-    let (u2, u3) = (quad(2), quad(3));
+    let (u2, u3) = (quad!(2), quad!(3));
     let w1 = level::<MAX, false, 0x44, 0xEE>(u2, u3);
     level::<MAX, false, 0x88, 0xDD>(w0, w1)
 }
@@ -213,40 +216,46 @@ unsafe fn group16<const G: bool>(
         }
     }
     let mut bad: __mmask16 = 0;
-    let m = reduce16::<true>(|r| {
-        // SAFETY: row r is in bounds; lanes past c are not read.
-        let v = unsafe { _mm512_mask_loadu_ps(ninf, valid, xb.add(r * c)) };
-        bad |= _mm512_mask_cmp_ps_mask::<_CMP_UNORD_Q>(valid, v, v);
-        v
-    });
+    let m = reduce16::<true>(
+        #[inline(always)]
+        |r| {
+            // SAFETY: row r is in bounds; lanes past c are not read.
+            let v = unsafe { _mm512_mask_loadu_ps(ninf, valid, xb.add(r * c)) };
+            bad |= _mm512_mask_cmp_ps_mask::<_CMP_UNORD_Q>(valid, v, v);
+            v
+        },
+    );
     bad |= _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(_mm512_abs_ps(m), _mm512_set1_ps(f32::INFINITY));
     if bad != 0 {
         return false;
     }
     let mut ex = [zero; 16];
-    let s = reduce16::<false>(|r| {
-        // SAFETY: as above (row r is still unwritten here).
-        let v = unsafe { _mm512_mask_loadu_ps(ninf, valid, xb.add(r * c)) };
-        let mb = _mm512_permutexvar_ps(_mm512_set1_epi32(lane_of(r)), m);
-        // Lanes past the row get d = 0 (exp(-inf) would take the slow underflow path).
-        let d = _mm512_maskz_sub_ps(valid, v, mb);
-        // x - m rounds in float32 (by up to |d| 2^-24 relative to exp(d), 2e-6 at d = -35):
-        // its rounding error lo (TwoSum) is put back as exp(d + lo) = exp(d) (1 + lo).
-        let z = _mm512_sub_ps(d, v);
-        let lo = _mm512_add_ps(
-            _mm512_sub_ps(v, _mm512_sub_ps(d, z)),
-            _mm512_sub_ps(_mm512_setzero_ps(), _mm512_add_ps(mb, z)),
-        );
-        let fin = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(valid, d, _mm512_set1_ps(-104.0));
-        let e = exp_neg(d);
-        let e = _mm512_mask_fmadd_ps(e, fin, lo, e);
-        if G {
-            ex[r] = e; // kept for the gradient (registers or one full-width spill)
-        }
-        // Sum without one maximal entry (its exp is exactly 1): ties add their 1s.
-        let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(valid, d, zero);
-        _mm512_maskz_mov_ps(valid & !(eq & eq.wrapping_neg()), e)
-    });
+    let s = reduce16::<false>(
+        #[inline(always)]
+        |r| {
+            // SAFETY: as above (row r is still unwritten here).
+            let v = unsafe { _mm512_mask_loadu_ps(ninf, valid, xb.add(r * c)) };
+            let mb = _mm512_permutexvar_ps(_mm512_set1_epi32(lane_of(r)), m);
+            // Lanes past the row get d = 0 (exp(-inf) would take the slow underflow path).
+            let d = _mm512_maskz_sub_ps(valid, v, mb);
+            // x - m rounds in float32 (by up to |d| 2^-24 relative to exp(d), 2e-6 at d = -35):
+            // its rounding error lo (TwoSum) is put back as exp(d + lo) = exp(d) (1 + lo).
+            let z = _mm512_sub_ps(d, v);
+            let lo = _mm512_add_ps(
+                _mm512_sub_ps(v, _mm512_sub_ps(d, z)),
+                _mm512_sub_ps(_mm512_setzero_ps(), _mm512_add_ps(mb, z)),
+            );
+            let fin = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(valid, d, _mm512_set1_ps(-104.0));
+            let e = exp_neg(d);
+            let e = _mm512_mask_fmadd_ps(e, fin, lo, e);
+            if G {
+                ex[r] = e; // kept for the gradient (registers or one full-width spill)
+            }
+            // Sum without one maximal entry (its exp is exactly 1): ties add their 1s.
+            let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(valid, d, zero);
+            _mm512_maskz_mov_ps(valid & !(eq & eq.wrapping_neg()), e)
+        },
+    );
     // Lane-wise over the 16 rows, in row order.
     let nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     let (m, s) = (_mm512_permutexvar_ps(nat, m), _mm512_permutexvar_ps(nat, s));
