@@ -506,14 +506,15 @@ fn prepare<'a, T: Elem>(
             let sums: Vec<f64> = if t.len() <= CHUNK {
                 vec![check(0, t)?]
             } else {
-                pool()?.install(|| {
-                    t.par_chunks(CHUNK)
-                        .enumerate()
-                        .map(|(k, ch)| check(k * CHUNK, ch))
-                        .collect::<Vec<_>>()
-                })
-                .into_iter()
-                .collect::<Result<_>>()?
+                pool()?
+                    .install(|| {
+                        t.par_chunks(CHUNK)
+                            .enumerate()
+                            .map(|(k, ch)| check(k * CHUNK, ch))
+                            .collect::<Vec<_>>()
+                    })
+                    .into_iter()
+                    .collect::<Result<_>>()?
             };
             let total = pairwise(&sums);
             if o.reduction == Reduction::Mean {

@@ -13,11 +13,11 @@
 //! AVX-512 gathers and scatters (the scatters made the gradient slower than before).
 //!
 //! Accuracy (float32 arithmetic for the probabilities, float64 for the loss); the Rust
-//! test `float32_small_classes_every_level` holds it to 2e-7 relative for the loss and
+//! test `float32_rows_every_level` holds it to 2e-7 relative for the loss and
 //! 3e-7 relative (plus two subnormal ulps) for the gradient, against float64:
 //! - x - m rounds in float32; its TwoSum error is put back into the exp;
 //! - exp: Cody-Waite reduction with FMA, degree-7 Taylor on |r| <= ln2/2 (truncation
-//!   5e-9), the scale applied in two exact halves so subnormal results round once;
+//!   5e-9), the scale by `vscalefps`, which rounds subnormal results once;
 //! - the sum excludes one maximal entry (its exp is exactly 1), so a confident row keeps
 //!   the relative accuracy of s and log1p(s) (loss = (m - x_y) + log1p(s) in float64);
 //! - the target entry's gradient is ((e_y - 1) - s)/(1 + s), without cancellation.
@@ -32,12 +32,14 @@ use super::ce::{ce_row, ce_rows, CeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::log1p_pos;
 
-/// exp of 16 f32 lanes, all <= 0 (x - max); -inf and anything below -110 give 0.
+/// exp of 16 f32 lanes, all <= 0 (x - max); -inf and anything below -110 give 0, NaN
+/// stays NaN.
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
 fn exp_neg(d: __m512) -> __m512 {
     {
-        let d = _mm512_max_ps(d, _mm512_set1_ps(-110.0));
+        // max_ps returns its second operand when either is NaN: d second keeps a NaN.
+        let d = _mm512_max_ps(_mm512_set1_ps(-110.0), d);
         let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
             _mm512_mul_ps(d, _mm512_set1_ps(std::f32::consts::LOG2_E)),
         );
@@ -56,14 +58,8 @@ fn exp_neg(d: __m512) -> __m512 {
         ] {
             p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
         }
-        // 2^n in two normal halves: n in [-159, 0], each half in [-80, 0].
-        let ni = _mm512_cvtps_epi32(n);
-        let n1 = _mm512_srai_epi32::<1>(ni);
-        let n2 = _mm512_sub_epi32(ni, n1);
-        let bias = _mm512_set1_epi32(127);
-        let s1 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n1, bias)));
-        let s2 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n2, bias)));
-        _mm512_mul_ps(_mm512_mul_ps(p, s1), s2)
+        // p 2^n in one instruction, rounded once also when the result is subnormal.
+        _mm512_scalef_ps(p, n)
     }
 }
 
@@ -83,7 +79,7 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
     losses: &mut [f64],
 ) {
     let c = ctx.c;
-    if c > 16 || ctx.eps != 0.0 {
+    if ctx.eps != 0.0 {
         return ce_rows::<f32, S, true, G>(x, dst, targets, ctx, losses);
     }
     let rows = targets.len();
@@ -92,16 +88,38 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
     let one_by_one = |a: usize, b: usize, losses: &mut [f64]| {
         for r in a..b {
             let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
-            losses[r] = if targets[r] == ctx.ignore_index {
+            let t = targets[r];
+            losses[r] = if t == ctx.ignore_index {
                 if G {
                     d.iter().for_each(|v| v.set(0.0));
                 }
                 0.0
             } else {
-                ce_row::<f32, S, true, G>(x, r * c, d, targets[r] as usize, ctx)
+                let wy = ctx.weight.map_or(1.0, |w| w[t as usize]);
+                // SAFETY: row r is in bounds (asserted above), t < c (`prepare`).
+                let fast = match c > 16 {
+                    true => unsafe {
+                        row_wide::<G>(
+                            xp.add(r * c),
+                            dp.wrapping_add(r * c),
+                            c,
+                            t as usize,
+                            wy,
+                            ctx.g,
+                        )
+                    },
+                    false => None,
+                };
+                match fast {
+                    Some(l) => l,
+                    None => ce_row::<f32, S, true, G>(x, r * c, d, t as usize, ctx),
+                }
             };
         }
     };
+    if c > 16 {
+        return one_by_one(0, rows, losses);
+    }
     let mut r0 = 0;
     while r0 + 16 <= rows {
         // SAFETY: rows r0..r0+16 are in bounds (asserted above); targets were checked by
@@ -293,4 +311,123 @@ unsafe fn group16<const G: bool>(
         }
     }
     true
+}
+
+/// One row of `c > 16` float32 logits: max, then the exps (kept in the gradient row when
+/// `G`) and their sum in float64 accumulators, then the scale. float32 lanes halve the
+/// exp work of the generic path, which computes in float64. Returns the row's loss, or
+/// None, writing nothing, when the row has a NaN or a non-finite max (the generic path
+/// then gives torch's inf/NaN). In place (`dr` == `xr`), x_y is read first and every
+/// vector is loaded before the same vector of the row is stored.
+///
+/// # Safety
+/// AVX-512F; `c` elements readable at `xr` (and writable at `dr` when `G`); `y < c`.
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn row_wide<const G: bool>(
+    xr: *const f32,
+    dr: *mut f32,
+    c: usize,
+    y: usize,
+    wy: f64,
+    g: f64,
+) -> Option<f64> {
+    let full = c / 16 * 16;
+    let tail: __mmask16 = ((1u32 << (c % 16)) - 1) as __mmask16;
+    let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
+    // SAFETY (every load and store below): lanes i..i+16 for i < full, and the `tail`
+    // lanes after them, are within the row's c elements.
+    let xy = unsafe { *xr.add(y) };
+    let (mut m0, mut m1) = (ninf, ninf);
+    let mut i = 0;
+    while i + 32 <= full {
+        m0 = _mm512_max_ps(m0, unsafe { _mm512_loadu_ps(xr.add(i)) });
+        m1 = _mm512_max_ps(m1, unsafe { _mm512_loadu_ps(xr.add(i + 16)) });
+        i += 32;
+    }
+    if i < full {
+        m0 = _mm512_max_ps(m0, unsafe { _mm512_loadu_ps(xr.add(i)) });
+    }
+    m1 = _mm512_max_ps(m1, unsafe {
+        _mm512_mask_loadu_ps(ninf, tail, xr.add(full))
+    });
+    // (max_ps drops a NaN in its first operand: NaN rows are caught by the sum below.)
+    let m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+    if !m.is_finite() {
+        return None;
+    }
+    let mv = _mm512_set1_ps(m);
+    let (mut a0, mut a1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    let mut ties = 0u32;
+    // exp(x - m) of the lanes in `k`; the sum skips the maxima (counted in `ties`), so
+    // one of them can be excluded exactly; lanes outside `k` give 0.
+    let mut step = |v: __m512, k: __mmask16| -> __m512 {
+        let d = _mm512_maskz_sub_ps(k, v, mv);
+        let e = if G {
+            // TwoSum error of x - m put back (see `group16`): the gradient keeps float32
+            // relative accuracy even for far-from-max entries.
+            let z = _mm512_sub_ps(d, v);
+            let lo = _mm512_sub_ps(_mm512_sub_ps(v, _mm512_sub_ps(d, z)), _mm512_add_ps(mv, z));
+            let fin = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(k, d, _mm512_set1_ps(-104.0));
+            let e = exp_neg(d);
+            _mm512_mask_fmadd_ps(e, fin, lo, e)
+        } else {
+            exp_neg(d)
+        };
+        let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(k, d, _mm512_setzero_ps());
+        ties += eq.count_ones();
+        let es = _mm512_maskz_mov_ps(k & !eq, e);
+        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(es)));
+        a1 = _mm512_add_pd(
+            a1,
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+                _mm512_castps_pd(es),
+            ))),
+        );
+        e
+    };
+    let mut i = 0;
+    while i < full {
+        let e = step(unsafe { _mm512_loadu_ps(xr.add(i)) }, 0xFFFF);
+        if G {
+            unsafe { _mm512_storeu_ps(dr.add(i), e) };
+        }
+        i += 16;
+    }
+    if tail != 0 {
+        let e = step(unsafe { _mm512_maskz_loadu_ps(tail, xr.add(full)) }, tail);
+        if G {
+            unsafe { _mm512_mask_storeu_ps(dr.add(full), tail, e) };
+        }
+    }
+    let s = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1)) + (ties as f64 - 1.0);
+    if s.is_nan() {
+        // A NaN logit: the row's loss and gradient are NaN, as the generic path (and
+        // torch) give them. (Not a fallback: in place, the row already holds exps.)
+        if G {
+            for k in 0..c {
+                unsafe { *dr.add(k) = f32::NAN };
+            }
+        }
+        return Some(f64::NAN);
+    }
+    let loss = wy * ((m as f64 - xy as f64) + log1p_pos::<true>(s, 5));
+    if G {
+        let inv = 1.0 / (1.0 + s);
+        let av = _mm512_set1_ps((g * wy * inv) as f32);
+        let ey = unsafe { *dr.add(y) } as f64;
+        let mut i = 0;
+        while i < full {
+            unsafe { _mm512_storeu_ps(dr.add(i), _mm512_mul_ps(_mm512_loadu_ps(dr.add(i)), av)) };
+            i += 16;
+        }
+        if tail != 0 {
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(tail, dr.add(full));
+                _mm512_mask_storeu_ps(dr.add(full), tail, _mm512_mul_ps(v, av));
+            }
+        }
+        // p_y - 1 = ((e_y - 1) - s)/(1 + s), without cancellation.
+        unsafe { *dr.add(y) = (g * wy * (((ey - 1.0) - s) * inv)) as f32 };
+    }
+    Some(loss)
 }

@@ -248,17 +248,18 @@ fn bad_targets_are_errors() {
     assert!(all_ignored.value.is_nan());
 }
 
-/// float32 rows of few classes (the AVX-512 one-row-per-register kernel, `ce_avx512`, and
-/// the generic paths of the other levels) against the float64 formula on the same values:
-/// every class count up to 17, enough rows for full 16-row groups and a tail, ties of the
+/// float32 rows (the AVX-512 kernels of `ce_avx512`: 16 rows at a time up to 16 classes,
+/// one row in float32 lanes above; the generic paths on the other levels) against the
+/// float64 formula on the same values: every class count up to 17 and wider rows with and
+/// without a partial vector, enough rows for full 16-row groups and a tail, ties of the
 /// max, -inf entries, confident rows (tiny losses), spreads that give subnormal
 /// probabilities, ignored rows, weights, and groups holding a NaN or a +inf row.
 #[test]
-fn float32_small_classes_every_level() {
+fn float32_rows_every_level() {
     let _g = crate::simd::test_lock();
     for lvl in Level::available() {
         set_level(lvl);
-        for c in 1..=17usize {
+        for c in (1..=17usize).chain([31, 32, 33, 48, 100, 1000]) {
             let n = 16 * 6 + 5;
             let mut x: Vec<f32> = data(n * c, 7 + c as u64)
                 .iter()
