@@ -29,6 +29,7 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 
 use super::ce::{ce_row, ce_rows, CeCtx};
+use super::hinge::{Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::log1p_pos;
 
@@ -430,4 +431,122 @@ unsafe fn row_wide<const G: bool>(
         unsafe { *dr.add(y) = (g * wy * (((ey - 1.0) - s) * inv)) as f32 };
     }
     Some(loss)
+}
+
+/// One row of `c > 16` float32 scores for the Weston-Watkins and torch multi-margin hinge
+/// losses, in float32 lanes (the generic path widens every score to float64). A score
+/// is a violator when x_i > thr = x_y - margin; with thr32 the largest float32 <= thr
+/// that test is exactly x_i > thr32, and z_i = x_i - thr is (x_i - thr32) - delta with
+/// delta = thr - thr32 in [0, ulp(thr)). The loss sums in float64. Returns None (writing
+/// nothing) when thr is not finite or beyond float32's range, for the generic path.
+///
+/// # Safety
+/// AVX-512F; `c` elements readable at `xr` (and writable at `dr` when `G`); `y < c`.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn hinge_row_wide<const G: bool>(
+    xr: *const f32,
+    dr: *mut f32,
+    c: usize,
+    y: usize,
+    h: &HingeCtx<'_>,
+) -> Option<f64> {
+    // SAFETY (every load and store below): lanes i..i+16 for i < full, and the `tail`
+    // lanes after them, are within the row's c elements; y < c.
+    let xy = unsafe { *xr.add(y) } as f64;
+    let thr = xy - h.margin;
+    if thr.is_nan() || thr.abs() >= 1e30 {
+        return None; // also NaN: the generic path propagates it
+    }
+    let mut t32 = thr as f32;
+    if t32 as f64 > thr {
+        t32 = t32.next_down();
+    }
+    let delta = thr - t32 as f64;
+    let wy = h.weight.map_or(1.0, |w| w[y]);
+    let div = if h.kind == Hinge::MultiMargin {
+        c as f64
+    } else {
+        1.0
+    };
+    let (sc, sq) = (wy / div, h.p == 2);
+    let gsc = h.g * sc;
+    let (tv, dv) = (_mm512_set1_ps(t32), _mm512_set1_pd(delta));
+    let g1 = _mm512_set1_ps(gsc as f32);
+    let g2 = _mm512_set1_pd(2.0 * gsc);
+    let full = c / 16 * 16;
+    let tail: __mmask16 = ((1u32 << (c % 16)) - 1) as __mmask16;
+    let (mut a0, mut a1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    let (mut b0, mut b1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    let mut count = 0u64;
+    // Sum z (p = 1) or z^2 (p = 2) over the violators in `k`; returns the gradient lanes.
+    let mut step = |v: __m512, k: __mmask16| -> __m512 {
+        // v > thr32, or NaN (a NaN score is a violation, as in torch).
+        let act = _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(k, v, tv);
+        let z = _mm512_maskz_sub_ps(act, v, tv);
+        let zl = _mm512_cvtps_pd(_mm512_castps512_ps256(z));
+        let zh = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+            _mm512_castps_pd(z),
+        )));
+        if sq {
+            // z - delta, zero off the violators (act's low and high byte).
+            let zl = _mm512_maskz_sub_pd(act as u8, zl, dv);
+            let zh = _mm512_maskz_sub_pd((act >> 8) as u8, zh, dv);
+            a0 = _mm512_fmadd_pd(zl, zl, a0);
+            a1 = _mm512_fmadd_pd(zh, zh, a1);
+            if G {
+                b0 = _mm512_add_pd(b0, zl);
+                b1 = _mm512_add_pd(b1, zh);
+                let gl = _mm512_cvtpd_ps(_mm512_mul_pd(zl, g2));
+                let gh = _mm512_cvtpd_ps(_mm512_mul_pd(zh, g2));
+                return _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castpd256_pd512(_mm256_castps_pd(gl)),
+                    _mm256_castps_pd(gh),
+                ));
+            }
+        } else {
+            a0 = _mm512_add_pd(a0, zl);
+            a1 = _mm512_add_pd(a1, zh);
+            count += act.count_ones() as u64;
+            if G {
+                return _mm512_maskz_mov_ps(act, g1);
+            }
+        }
+        _mm512_setzero_ps()
+    };
+    // The target's own lane is not a violator.
+    let not_y = |i: usize| -> __mmask16 {
+        if (i..i + 16).contains(&y) {
+            !(1u16 << (y - i))
+        } else {
+            0xFFFF
+        }
+    };
+    let mut i = 0;
+    while i < full {
+        let g = step(unsafe { _mm512_loadu_ps(xr.add(i)) }, not_y(i));
+        if G {
+            unsafe { _mm512_storeu_ps(dr.add(i), g) };
+        }
+        i += 16;
+    }
+    if tail != 0 {
+        let g = step(
+            unsafe { _mm512_maskz_loadu_ps(tail, xr.add(full)) },
+            tail & not_y(full),
+        );
+        if G {
+            unsafe { _mm512_mask_storeu_ps(dr.add(full), tail, g) };
+        }
+    }
+    let s = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    let (total, gsum) = if sq {
+        (s, 2.0 * gsc * _mm512_reduce_add_pd(_mm512_add_pd(b0, b1)))
+    } else {
+        (s - count as f64 * delta, gsc * count as f64)
+    };
+    if G {
+        // The target's entry: minus the sum of the others, as the generic path.
+        unsafe { *dr.add(y) = (-gsum) as f32 };
+    }
+    Some(sc * total)
 }

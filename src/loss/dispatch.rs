@@ -139,8 +139,8 @@ level_module!(avx2, true, "avx2,fma");
 #[cfg(target_arch = "x86_64")]
 level_module!(avx512, true, "avx512f,avx2,fma");
 
-/// The AVX-512 level's float32 overrides (`ce_avx512`): one row per register for
-/// cross-entropy of at most 16 classes. Installed by type: the downcast succeeds only
+/// The AVX-512 level's float32 overrides (`ce_avx512`): cross-entropy with index
+/// targets, and the Weston-Watkins / multi-margin hinge of more than 32 classes. Installed by type: the downcast succeeds only
 /// when `T` is f32.
 #[cfg(target_arch = "x86_64")]
 fn avx512_f32<T: Elem>(mut k: Kernels<T>) -> Kernels<T> {
@@ -160,6 +160,20 @@ fn avx512_f32<T: Elem>(mut k: Kernels<T>) -> Kernels<T> {
     }
     if let Some(f) = (&inpl as &dyn Any).downcast_ref::<CeIdxIn<T>>() {
         k.ce_idx_inplace = *f;
+    }
+    use super::hinge::hinge_rows_f32;
+    let hg: Hg<f32> = |x, t, h, l| unsafe { hinge_rows_f32::<[f32], false>(x, &[], t, h, l) };
+    let hgg: HgGrad<f32> = |x, d, t, h, l| unsafe { hinge_rows_f32::<[f32], true>(x, d, t, h, l) };
+    let hgi: HgIn<f32> =
+        |d, t, h, l| unsafe { hinge_rows_f32::<Cells<'_, f32>, true>(&Cells(d), d, t, h, l) };
+    if let Some(f) = (&hg as &dyn Any).downcast_ref::<Hg<T>>() {
+        k.hinge = *f;
+    }
+    if let Some(f) = (&hgg as &dyn Any).downcast_ref::<HgGrad<T>>() {
+        k.hinge_grad = *f;
+    }
+    if let Some(f) = (&hgi as &dyn Any).downcast_ref::<HgIn<T>>() {
+        k.hinge_inplace = *f;
     }
     k
 }

@@ -202,6 +202,48 @@ pub(crate) fn hinge_rows<T: Elem, S: Src<T> + ?Sized, const G: bool>(
     }
 }
 
+/// float32 rows of more than `SMALL_N` classes on AVX-512 (`ce_avx512::hinge_row_wide`);
+/// Crammer-Singer and rows it declines take `hinge_row`.
+///
+/// # Safety
+/// The CPU must support AVX-512F (the caller is the AVX-512 dispatch level).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn hinge_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
+    x: &S,
+    dst: &[Cell<f32>],
+    targets: &[i64],
+    h: &HingeCtx<'_>,
+    losses: &mut [f64],
+) {
+    let c = h.c;
+    if c <= SMALL_N || h.kind == Hinge::CrammerSinger {
+        return hinge_rows::<f32, S, G>(x, dst, targets, h, losses);
+    }
+    let rows = targets.len();
+    assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
+    let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
+    for (r, &t) in targets.iter().enumerate() {
+        // SAFETY: row r is in bounds (asserted above), t < c (`prepare`), AVX-512F here.
+        let fast = unsafe {
+            super::ce_avx512::hinge_row_wide::<G>(
+                xp.add(r * c),
+                dp.wrapping_add(r * c),
+                c,
+                t as usize,
+                h,
+            )
+        };
+        losses[r] = match fast {
+            Some(l) => l,
+            None => {
+                let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
+                hinge_row::<f32, S, G>(x, r * c, d, t as usize, h)
+            }
+        };
+    }
+}
+
 const SMALL_N: usize = crate::ops::kernel::SMALL_N;
 
 /// `L` rows (from row `r0`) of at most `SMALL_N` classes, one row per lane, branch-free:

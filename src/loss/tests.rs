@@ -349,3 +349,87 @@ fn float32_rows_every_level() {
     }
     set_level(Level::best());
 }
+
+/// float32 Weston-Watkins / multi-margin rows of more than 32 classes (the AVX-512 float32
+/// kernel `hinge_row_wide`, the generic paths elsewhere) against the float64 path on the
+/// same values: p = 1 and 2, weights, margins, ties at the hinge, a NaN, +-inf scores.
+#[test]
+fn hinge_float32_wide_rows_every_level() {
+    use super::hinge::{hinge, hinge_inplace, Hinge, HingeOptions};
+    let _g = crate::simd::test_lock();
+    for lvl in Level::available() {
+        set_level(lvl);
+        for c in [33usize, 47, 48, 100, 1000] {
+            let n = 23;
+            let mut x: Vec<f32> = data(n * c, 11 + c as u64)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let t: Vec<i64> = (0..n as i64).map(|i| (i * 13 + 5) % c as i64).collect();
+            for r in 0..n {
+                let y = t[r] as usize;
+                let row = &mut x[r * c..(r + 1) * c];
+                match r % 6 {
+                    1 => row[(y + 3) % c] = row[y] - 1.0, // exactly at the hinge (margin 1)
+                    2 => row[(y + 1) % c] = f32::NEG_INFINITY,
+                    3 => row[(y + 2) % c] = 1e30,
+                    _ => {}
+                }
+            }
+            x[5 * c + 7] = f32::NAN;
+            x[9 * c + 1] = f32::INFINITY;
+            let w: Vec<f64> = (0..c).map(|k| 0.5 + (k % 4) as f64).collect();
+            let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            for kind in [Hinge::WestonWatkins, Hinge::MultiMargin] {
+                for p in [1u32, 2] {
+                    for (wopt, margin) in [(None, 1.0), (Some(&w[..]), 0.3), (None, -0.5)] {
+                        let o = HingeOptions {
+                            kind,
+                            p,
+                            margin,
+                            weight: wopt,
+                            reduction: Reduction::None,
+                        };
+                        let mut gd = vec![0.0f64; xd.len()];
+                        let rd = hinge(&xd, c, &t, &o, Some(&mut gd)).unwrap();
+                        let mut g = vec![0.0f32; x.len()];
+                        let r = hinge(&x, c, &t, &o, Some(&mut g)).unwrap();
+                        let (ld, l) = (rd.per_item.unwrap(), r.per_item.unwrap());
+                        for i in 0..n {
+                            let ok = if ld[i].is_finite() {
+                                (l[i] - ld[i]).abs() <= 2e-7 * ld[i].abs() + 1e-12
+                            } else {
+                                l[i].to_bits() == ld[i].to_bits() || l[i].is_nan() && ld[i].is_nan()
+                            };
+                            assert!(
+                                ok,
+                                "{lvl:?} {kind:?} p={p} c={c} row {i}: {} vs {}",
+                                l[i], ld[i]
+                            );
+                        }
+                        for k in 0..g.len() {
+                            let (a, b) = (g[k] as f64, gd[k]);
+                            let ok = if b.is_finite() {
+                                (a - b).abs() <= 2e-7 * b.abs() + 1e-30
+                            } else {
+                                a == b || a.is_nan() && b.is_nan()
+                            };
+                            assert!(ok, "{lvl:?} {kind:?} p={p} c={c} grad[{k}]: {a} vs {b}");
+                        }
+                        let mut xi = x.clone();
+                        let ri = hinge_inplace(&mut xi, c, &t, &o).unwrap();
+                        let same =
+                            |a: f32, b: f32| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+                        assert!(xi.iter().zip(&g).all(|(a, b)| same(*a, *b)), "in place");
+                        let li = ri.per_item.unwrap();
+                        assert!(li
+                            .iter()
+                            .zip(&l)
+                            .all(|(a, b)| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan()));
+                    }
+                }
+            }
+        }
+    }
+    set_level(Level::best());
+}
