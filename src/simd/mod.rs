@@ -108,8 +108,13 @@ pub fn level() -> Level {
         .and_then(|s| Level::parse(&s))
         .map(|l| l.min(best))
         .unwrap_or(best);
-    LEVEL.store(chosen as u8, Ordering::Relaxed);
-    chosen
+    // Only if still unset: a `set_level` that ran meanwhile wins (a plain store here let
+    // a first call on one thread undo another thread's `set_level`; a test saw its level
+    // change mid-test).
+    match LEVEL.compare_exchange(0, chosen as u8, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => chosen,
+        Err(v) => Level::from_u8(v),
+    }
 }
 
 /// Force a level. A level the CPU lacks is lowered to the best available one;
