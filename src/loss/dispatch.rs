@@ -139,12 +139,12 @@ level_module!(avx2, true, "avx2,fma");
 #[cfg(target_arch = "x86_64")]
 level_module!(avx512, true, "avx512f,avx2,fma");
 
-/// The AVX-512 level's float32 overrides (`ce_avx512`): cross-entropy with index
+/// The AVX-512 level's float32 overrides (`loss::avx512_f32`): cross-entropy with index
 /// targets, and the Weston-Watkins / multi-margin hinge of more than 32 classes. Installed by type: the downcast succeeds only
 /// when `T` is f32.
 #[cfg(target_arch = "x86_64")]
 fn avx512_f32<T: Elem>(mut k: Kernels<T>) -> Kernels<T> {
-    use super::ce_avx512::ce_rows_f32;
+    use super::avx512_f32::ce_rows_f32;
     use std::any::Any;
     // SAFETY (every closure): installed only on the AVX-512 level, which `level()` never
     // reports on a CPU without AVX-512F.

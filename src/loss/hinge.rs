@@ -202,7 +202,7 @@ pub(crate) fn hinge_rows<T: Elem, S: Src<T> + ?Sized, const G: bool>(
     }
 }
 
-/// float32 rows of more than `SMALL_N` classes on AVX-512 (`ce_avx512::hinge_row_wide`);
+/// float32 rows of more than `SMALL_N` classes on AVX-512 (`avx512_f32::hinge_row_wide`);
 /// Crammer-Singer and rows it declines take `hinge_row`.
 ///
 /// # Safety
@@ -226,7 +226,7 @@ pub(crate) unsafe fn hinge_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
     for (r, &t) in targets.iter().enumerate() {
         // SAFETY: row r is in bounds (asserted above), t < c (`prepare`), AVX-512F here.
         let fast = unsafe {
-            super::ce_avx512::hinge_row_wide::<G>(
+            super::avx512_f32::hinge_row_wide::<G>(
                 xp.add(r * c),
                 dp.wrapping_add(r * c),
                 c,

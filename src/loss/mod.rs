@@ -9,9 +9,9 @@
 //! Reductions are deterministic: per-item losses are summed in tasks whose extent depends
 //! only on the shape, and the task sums combine in a fixed pairwise order.
 
-pub mod ce;
 #[cfg(target_arch = "x86_64")]
-mod ce_avx512;
+mod avx512_f32;
+pub mod ce;
 pub(crate) mod dispatch;
 pub mod elementwise;
 pub mod hinge;

@@ -248,7 +248,7 @@ fn bad_targets_are_errors() {
     assert!(all_ignored.value.is_nan());
 }
 
-/// float32 rows (the AVX-512 kernels of `ce_avx512`: 16 rows at a time up to 16 classes,
+/// float32 rows (the AVX-512 kernels of `avx512_f32`: 16 rows at a time up to 16 classes,
 /// one row in float32 lanes above; the generic paths on the other levels) against the
 /// float64 formula on the same values: every class count up to 17 and wider rows with and
 /// without a partial vector, enough rows for full 16-row groups and a tail, ties of the

@@ -1,7 +1,7 @@
-//! float32 cross-entropy for rows of at most 16 classes on AVX-512: one row per register,
-//! 16 rows at a time.
+//! float32 loss kernels on AVX-512: cross-entropy (16 rows at a time up to 16 classes, one
+//! row in float32 lanes above) and the Weston-Watkins / multi-margin hinge of wide rows.
 //!
-//! Why a hand-written kernel: the generic small-class path (`ce::ce_small_group`) packs 16
+//! Why hand-written kernels: the generic small-class path (`ce::ce_small_group`) packs 16
 //! rows into f64 lanes, which costs a scalar transpose in and out of the lane layout
 //! (160 loads and 160 stores for 16 rows of 10 classes) and f64 arithmetic for f32 data;
 //! perf showed it flat, dominated by that gather/scatter and by spills. Here a row of
