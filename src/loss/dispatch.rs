@@ -140,8 +140,8 @@ level_module!(avx2, true, "avx2,fma");
 level_module!(avx512, true, "avx512f,avx2,fma");
 
 /// The AVX-512 level's float32 overrides (`loss::avx512_f32`): cross-entropy with index
-/// targets, and the Weston-Watkins / multi-margin hinge of more than 32 classes. Installed by type: the downcast succeeds only
-/// when `T` is f32.
+/// targets, and the Weston-Watkins / multi-margin hinge of more than 32 classes.
+/// Installed by type: the downcast succeeds only when `T` is f32.
 #[cfg(target_arch = "x86_64")]
 fn avx512_f32<T: Elem>(mut k: Kernels<T>) -> Kernels<T> {
     use super::avx512_f32::ce_rows_f32;
