@@ -39,7 +39,9 @@ def cross_entropy(x, t, weight=None, ignore_index=-100, reduction="mean", label_
             continue
         onehot = np.zeros(c)
         onehot[yi] = 1.0
-        per[i] = (1 - eps) * w[yi] * (-logp[yi]) + eps / c * np.sum(w * -logp)
+        per[i] = (1 - eps) * w[yi] * (-logp[yi])
+        if eps > 0:  # (at eps = 0 a -inf logit would make this 0 * inf)
+            per[i] += eps / c * np.sum(w * -logp)
         grad[i] = (1 - eps) * w[yi] * (p - onehot) + eps / c * (p * w.sum() - w)
         denom += w[yi]
     if reduction == "none":

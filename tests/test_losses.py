@@ -462,3 +462,45 @@ def test_bce_tiny_losses_keep_their_value():
             xp.astype(dt), np.ones(3, dt), pos_weight=[2.0], reduction="sum", return_grad=True
         )
         np.testing.assert_allclose(g, -2.0 / (1 + np.exp(xp)), rtol=rtol)
+
+
+@given(
+    st.integers(16, 70),
+    st.integers(1, 40),
+    st.sampled_from([1.0, 30.0, 1e4, 1e30, 3e38]),
+    st.booleans(),
+    st.integers(0, 2**31),
+)
+def test_cross_entropy_float32_groups_and_extremes(n, c, scale, specials, seed):
+    """float32 batches big enough for the AVX-512 kernels' 16-row groups and wide rows
+    (when the CPU has AVX-512; the generic paths otherwise), at every magnitude up to the
+    dtype's max, with -inf entries, ties and ignored rows: the float64 reference on the same
+    float32 values, and the in-place gradient identical to the out-of-place one."""
+    rng = np.random.default_rng(seed)
+    x = np.clip(rng.standard_normal((n, c)) * scale, -3.4e38, 3.4e38).astype(np.float32)
+    t = rng.integers(0, c, n)
+    t[rng.random(n) < 0.15] = -100
+    if specials:
+        x[rng.random((n, c)) < 0.05] = -np.inf
+        x[::3, 0] = x[::3].max(axis=1)  # ties for the max
+        x[np.all(x == -np.inf, axis=1), -1] = 0.0  # keep every row max finite
+    # The reference on x - max in float64 (exact for float32 inputs up to rounding of the
+    # difference): without the shift, float64 itself loses logits of 1e38 (lse rounds).
+    x64 = x.astype(np.float64)
+    x64 -= x64.max(axis=1, keepdims=True)
+    want_l, want_g = ref.cross_entropy(x64, t, reduction="none")
+    got_l, got_g = hs.cross_entropy(x, t, reduction="none", return_grad=True)
+    keep = t != -100
+    # A loss beyond float32's range is inf in float32 (as torch's).
+    with np.errstate(over="ignore"):
+        want_l32 = want_l.astype(np.float32).astype(np.float64)
+    big = ~np.isfinite(want_l32)
+    np.testing.assert_array_equal(got_l[keep & big], want_l32[keep & big])
+    np.testing.assert_allclose(
+        got_l[keep & ~big], want_l[keep & ~big], rtol=1e-6, atol=1e-15
+    )
+    np.testing.assert_allclose(got_g, want_g, rtol=1e-6, atol=1e-15)
+    xi = x.copy()
+    li, _ = hs.cross_entropy(xi, t, reduction="none", grad_out=xi)
+    np.testing.assert_array_equal(xi, got_g)
+    np.testing.assert_array_equal(li, got_l)

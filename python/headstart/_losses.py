@@ -40,8 +40,15 @@ def _class_last(a, c_axis):
     return a
 
 
+def _to_dtype(v, dtype):
+    # Losses accumulate in float64; one beyond float32's range (a row with logits near
+    # +-3.4e38) is inf in float32, as torch computes it, without numpy's cast warning.
+    with np.errstate(over="ignore"):
+        return np.asarray(v).astype(dtype)
+
+
 def _scalar(v, dtype):
-    return np.asarray(v, dtype=dtype)[()]
+    return _to_dtype(v, dtype)[()]
 
 
 def cross_entropy(
@@ -175,7 +182,7 @@ def cross_entropy(
     )
     if reduction == "none":
         shape = () if single else xs.shape[:1] + xs.shape[2:]
-        loss = per.astype(x.dtype).reshape(shape)
+        loss = _to_dtype(per, x.dtype).reshape(shape)
         loss = loss[()] if loss.ndim == 0 else loss
     else:
         loss = _scalar(value, x.dtype)
@@ -474,7 +481,7 @@ def _hinge(kind, name, input, target, p, margin, weight, reduction, return_grad,
         gbuf = buf if not np.may_share_memory(buf, x) else np.empty_like(buf)
     value, per = _core.hinge_loss(kind, buf, c, tbuf, int(p), float(margin), w, reduction, gbuf)
     if reduction == "none":
-        loss = per.astype(x.dtype)
+        loss = _to_dtype(per, x.dtype)
         loss = loss[0] if single else loss
     else:
         loss = _scalar(value, x.dtype)
