@@ -17,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${SECONDS_PER_TARGET:-60}
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(parse_number text_scan npy_scan state_bytes selector)
+[ ${#targets[@]} -eq 0 ] && targets=(parse_number text_scan npy_scan state_bytes selector loss_f32)
 status=0
 summary=""
 for t in "${targets[@]}"; do
