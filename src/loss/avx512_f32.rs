@@ -64,9 +64,10 @@ fn exp_neg(d: __m512) -> __m512 {
     }
 }
 
-/// Cross-entropy rows (index targets) of float32 logits with `ctx.c <= 16` classes, 16
-/// rows at a time (`group16`); the last rows of the task and any group holding a NaN or
-/// a non-finite row max take the generic per-row path. `x` holds `targets.len()` rows;
+/// Cross-entropy rows (index targets) of float32 logits: up to 16 classes 16 rows at a
+/// time (`group16`), more classes one row at a time (`row_wide`); the last rows of the
+/// task, any group holding a NaN or a non-finite row max, and label smoothing take the
+/// generic paths. `x` holds `targets.len()` rows;
 /// `dst` (when `G`) the gradient rows, possibly the same memory as `x` (in place).
 ///
 /// # Safety
@@ -98,8 +99,8 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
             } else {
                 let wy = ctx.weight.map_or(1.0, |w| w[t as usize]);
                 // SAFETY: row r is in bounds (asserted above), t < c (`prepare`).
-                let fast = match c > 16 {
-                    true => unsafe {
+                let fast = if c > 16 {
+                    unsafe {
                         row_wide::<G>(
                             xp.add(r * c),
                             dp.wrapping_add(r * c),
@@ -108,8 +109,9 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
                             wy,
                             ctx.g,
                         )
-                    },
-                    false => None,
+                    }
+                } else {
+                    None
                 };
                 match fast {
                     Some(l) => l,
