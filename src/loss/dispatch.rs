@@ -139,42 +139,37 @@ level_module!(avx2, true, "avx2,fma");
 #[cfg(target_arch = "x86_64")]
 level_module!(avx512, true, "avx512f,avx2,fma");
 
+/// Put `f` in `slot` when their types agree: `F` is a kernel type at f32, `G` the same
+/// kernel type at `T`, so the downcast succeeds exactly when `T` is f32.
+#[cfg(target_arch = "x86_64")]
+fn install<F: 'static, G: 'static + Copy>(slot: &mut G, f: F) {
+    if let Some(g) = (&f as &dyn std::any::Any).downcast_ref::<G>() {
+        *slot = *g;
+    }
+}
+
 /// The AVX-512 level's float32 overrides (`loss::avx512_f32`): cross-entropy with index
 /// targets, and the Weston-Watkins / multi-margin hinge of more than 32 classes.
-/// Installed by type: the downcast succeeds only when `T` is f32.
 #[cfg(target_arch = "x86_64")]
 fn avx512_f32<T: Elem>(mut k: Kernels<T>) -> Kernels<T> {
     use super::avx512_f32::ce_rows_f32;
-    use std::any::Any;
+    use super::hinge::hinge_rows_f32;
     // SAFETY (every closure): installed only on the AVX-512 level, which `level()` never
     // reports on a CPU without AVX-512F.
     let idx: CeIdx<f32> = |x, t, c, l| unsafe { ce_rows_f32::<[f32], false>(x, &[], t, c, l) };
     let grad: CeIdxGrad<f32> = |x, d, t, c, l| unsafe { ce_rows_f32::<[f32], true>(x, d, t, c, l) };
     let inpl: CeIdxIn<f32> =
         |d, t, c, l| unsafe { ce_rows_f32::<Cells<'_, f32>, true>(&Cells(d), d, t, c, l) };
-    if let Some(f) = (&idx as &dyn Any).downcast_ref::<CeIdx<T>>() {
-        k.ce_idx = *f;
-    }
-    if let Some(f) = (&grad as &dyn Any).downcast_ref::<CeIdxGrad<T>>() {
-        k.ce_idx_grad = *f;
-    }
-    if let Some(f) = (&inpl as &dyn Any).downcast_ref::<CeIdxIn<T>>() {
-        k.ce_idx_inplace = *f;
-    }
-    use super::hinge::hinge_rows_f32;
     let hg: Hg<f32> = |x, t, h, l| unsafe { hinge_rows_f32::<[f32], false>(x, &[], t, h, l) };
     let hgg: HgGrad<f32> = |x, d, t, h, l| unsafe { hinge_rows_f32::<[f32], true>(x, d, t, h, l) };
     let hgi: HgIn<f32> =
         |d, t, h, l| unsafe { hinge_rows_f32::<Cells<'_, f32>, true>(&Cells(d), d, t, h, l) };
-    if let Some(f) = (&hg as &dyn Any).downcast_ref::<Hg<T>>() {
-        k.hinge = *f;
-    }
-    if let Some(f) = (&hgg as &dyn Any).downcast_ref::<HgGrad<T>>() {
-        k.hinge_grad = *f;
-    }
-    if let Some(f) = (&hgi as &dyn Any).downcast_ref::<HgIn<T>>() {
-        k.hinge_inplace = *f;
-    }
+    install(&mut k.ce_idx, idx);
+    install(&mut k.ce_idx_grad, grad);
+    install(&mut k.ce_idx_inplace, inpl);
+    install(&mut k.hinge, hg);
+    install(&mut k.hinge_grad, hgg);
+    install(&mut k.hinge_inplace, hgi);
     k
 }
 
@@ -185,5 +180,35 @@ pub(crate) fn kernels<T: Elem>() -> Kernels<T> {
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => avx2::kernels(),
         _ => scalar::kernels(),
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// The accuracy tests pass on the generic kernels too, so check that the AVX-512
+    /// level really installs the float32 kernels (and only for f32).
+    #[test]
+    fn avx512_installs_float32_kernels() {
+        if Level::best() != Level::Avx512 {
+            return;
+        }
+        let (base, k) = (
+            avx512::kernels::<f32>(),
+            avx512_f32(avx512::kernels::<f32>()),
+        );
+        assert!(k.ce_idx as usize != base.ce_idx as usize);
+        assert!(k.ce_idx_grad as usize != base.ce_idx_grad as usize);
+        assert!(k.ce_idx_inplace as usize != base.ce_idx_inplace as usize);
+        assert!(k.hinge as usize != base.hinge as usize);
+        assert!(k.hinge_grad as usize != base.hinge_grad as usize);
+        assert!(k.hinge_inplace as usize != base.hinge_inplace as usize);
+        let (b64, k64) = (
+            avx512::kernels::<f64>(),
+            avx512_f32(avx512::kernels::<f64>()),
+        );
+        assert!(k64.ce_idx as usize == b64.ce_idx as usize);
+        assert!(k64.hinge_grad as usize == b64.hinge_grad as usize);
     }
 }
