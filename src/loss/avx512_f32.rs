@@ -28,8 +28,8 @@
 use std::arch::x86_64::*;
 use std::cell::Cell;
 
-use super::ce::{ce_row, ce_rows, CeCtx};
-use super::hinge::{Hinge, HingeCtx};
+use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
+use super::hinge::{hinge_rows_f32, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::log1p_pos;
 
@@ -87,38 +87,10 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
     let rows = targets.len();
     assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
     let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
-    let one_by_one = |a: usize, b: usize, losses: &mut [f64]| {
-        for r in a..b {
-            let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
-            let t = targets[r];
-            losses[r] = if t == ctx.ignore_index {
-                if G {
-                    d.iter().for_each(|v| v.set(0.0));
-                }
-                0.0
-            } else {
-                let wy = ctx.weight.map_or(1.0, |w| w[t as usize]);
-                // SAFETY: row r is in bounds (asserted above), t < c (`prepare`).
-                let fast = if c > 16 {
-                    unsafe {
-                        row_wide::<G>(
-                            xp.add(r * c),
-                            dp.wrapping_add(r * c),
-                            c,
-                            t as usize,
-                            wy,
-                            ctx.g,
-                        )
-                    }
-                } else {
-                    None
-                };
-                match fast {
-                    Some(l) => l,
-                    None => ce_row::<f32, S, true, G>(x, r * c, d, t as usize, ctx),
-                }
-            };
-        }
+    let wide: Option<WideRow> = if c > 16 { Some(row_wide::<G>) } else { None };
+    // SAFETY: AVX-512F is enabled here; the rows are in bounds (asserted above).
+    let one_by_one = |a, b, l: &mut [f64]| unsafe {
+        f32_rows_by_row::<S, G>(x, dst, targets, ctx, l, a, b, wide)
     };
     if c > 16 {
         return one_by_one(0, rows, losses);
@@ -435,6 +407,22 @@ unsafe fn row_wide<const G: bool>(
     Some(loss)
 }
 
+/// Hinge rows of float32 scores on AVX-512 (see `hinge::hinge_rows_f32`).
+///
+/// # Safety
+/// AVX-512F.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
+    x: &S,
+    dst: &[Cell<f32>],
+    targets: &[i64],
+    h: &HingeCtx<'_>,
+    losses: &mut [f64],
+) {
+    // SAFETY: AVX-512F is enabled here.
+    unsafe { hinge_rows_f32::<S, G>(x, dst, targets, h, losses, hinge_row_wide::<G>) }
+}
+
 /// One row of `c > 16` float32 scores for the Weston-Watkins and torch multi-margin hinge
 /// losses, in float32 lanes (the generic path widens every score to float64). A score
 /// is a violator when x_i > thr = x_y - margin; with thr32 the largest float32 <= thr
@@ -445,7 +433,7 @@ unsafe fn row_wide<const G: bool>(
 /// # Safety
 /// AVX-512F; `c` elements readable at `xr` (and writable at `dr` when `G`); `y < c`.
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(crate) unsafe fn hinge_row_wide<const G: bool>(
+unsafe fn hinge_row_wide<const G: bool>(
     xr: *const f32,
     dr: *mut f32,
     c: usize,

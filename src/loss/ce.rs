@@ -154,6 +154,65 @@ pub(crate) fn ce_row<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>(
     loss
 }
 
+/// A hand-written float32 row kernel (`avx512_f32`, `avx2_f32`): logits at `xr`, the
+/// gradient row at `dr` (when it computes one; possibly `xr` itself), c, y, w_y and the
+/// gradient scale. None: it wrote nothing, the generic row takes over.
+#[cfg(target_arch = "x86_64")]
+pub(crate) type WideRow = unsafe fn(*const f32, *mut f32, usize, usize, f64, f64) -> Option<f64>;
+
+/// float32 rows `a..b` one at a time: ignored rows are zero, the others go to `row` when
+/// given, and to the generic row when there is none or it declines (inlined into the
+/// callers, so that row is compiled for their target features).
+///
+/// # Safety
+/// `row` must be safe to call on this CPU; `x` holds the rows' `targets.len() * c`
+/// logits, `dst` (when `G`) as many gradient entries; targets were checked by `prepare`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn f32_rows_by_row<S: Src<f32> + ?Sized, const G: bool>(
+    x: &S,
+    dst: &[Cell<f32>],
+    targets: &[i64],
+    ctx: &CeCtx<'_>,
+    losses: &mut [f64],
+    a: usize,
+    b: usize,
+    row: Option<WideRow>,
+) {
+    let c = ctx.c;
+    assert!(x.n() >= b * c && losses.len() >= b && (!G || dst.len() >= b * c));
+    let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
+    for r in a..b {
+        let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
+        let t = targets[r];
+        losses[r] = if t == ctx.ignore_index {
+            if G {
+                d.iter().for_each(|v| v.set(0.0));
+            }
+            0.0
+        } else {
+            let wy = ctx.weight.map_or(1.0, |w| w[t as usize]);
+            // SAFETY: row r is in bounds (asserted above), t < c (`prepare`); the caller
+            // vouches for `row` on this CPU.
+            let fast = row.and_then(|f| unsafe {
+                f(
+                    xp.add(r * c),
+                    dp.wrapping_add(r * c),
+                    c,
+                    t as usize,
+                    wy,
+                    ctx.g,
+                )
+            });
+            match fast {
+                Some(l) => l,
+                None => ce_row::<f32, S, true, G>(x, r * c, d, t as usize, ctx),
+            }
+        };
+    }
+}
+
 /// Rows of one task, index targets. `dst` is empty when no gradient is wanted.
 #[inline(always)]
 pub(crate) fn ce_rows<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>(
@@ -484,23 +543,33 @@ fn prepare<'a, T: Elem>(
             // Checked in fixed chunks on the pool (a serial pass over 262144 targets was a
             // tenth of a (262144, 10) float32 loss); the chunk sums combine pairwise, and
             // the first bad chunk in order names the first bad position.
+            let ig = o.ignore_index;
             let check = |i0: usize, ch: &[i64]| -> Result<f64> {
-                let mut total = 0.0;
-                for (i, &y) in ch.iter().enumerate() {
-                    if y == o.ignore_index {
-                        continue;
-                    }
-                    if y < 0 || y as u64 >= c as u64 {
-                        return Err(Error::Target(format!(
-                            "target {y} at position {} is out of range for {c} classes \
-                             (and is not ignore_index={})",
-                            i0 + i,
-                            o.ignore_index
-                        )));
-                    }
-                    total += o.weight.map_or(1.0, |w| w[y as usize]);
+                // Branch-free (it vectorises); the error path looks for the position.
+                let bad = ch.iter().fold(0u64, |b, &y| {
+                    b | (((y as u64) >= c as u64) & (y != ig)) as u64
+                });
+                if bad != 0 {
+                    let (i, y) = ch
+                        .iter()
+                        .enumerate()
+                        .find(|&(_, &y)| y != ig && (y as u64) >= c as u64)
+                        .map(|(i, &y)| (i, y))
+                        .unwrap_or((0, 0));
+                    return Err(Error::Target(format!(
+                        "target {y} at position {} is out of range for {c} classes \
+                         (and is not ignore_index={ig})",
+                        i0 + i,
+                    )));
                 }
-                Ok(total)
+                Ok(match o.weight {
+                    None => ch.iter().map(|&y| (y != ig) as u64).sum::<u64>() as f64,
+                    Some(w) => ch
+                        .iter()
+                        .filter(|&&y| y != ig)
+                        .map(|&y| w[y as usize])
+                        .sum(),
+                })
             };
             const CHUNK: usize = 1 << 15;
             let sums: Vec<f64> = if t.len() <= CHUNK {
@@ -548,6 +617,22 @@ fn prepare<'a, T: Elem>(
     Ok((n, ctx))
 }
 
+/// The per-row losses: the result for 'none'; for 'mean' and 'sum' scratch, kept between
+/// calls up to `SCRATCH_MAX` rows (a fresh 2 MB buffer per call of a (262144, 10) loss
+/// cost page faults and zeroing, a few percent of the call).
+static SCRATCH: std::sync::Mutex<Vec<f64>> = std::sync::Mutex::new(Vec::new());
+const SCRATCH_MAX: usize = 1 << 20;
+
+fn per_rows(n: usize, red: Reduction) -> Vec<f64> {
+    if red == Reduction::None || n > SCRATCH_MAX {
+        return vec![0.0; n];
+    }
+    let mut v = std::mem::take(&mut *SCRATCH.lock().unwrap_or_else(|e| e.into_inner()));
+    v.clear();
+    v.resize(n, 0.0);
+    v
+}
+
 fn finish(
     n: usize,
     ctx: &CeCtx<'_>,
@@ -556,20 +641,29 @@ fn finish(
     per: Vec<f64>,
 ) -> LossResult {
     let total = pairwise(&task_sums);
-    match red {
-        Reduction::None => LossResult {
-            value: f64::NAN,
-            per_item: Some(per),
-        },
-        Reduction::Sum => LossResult {
-            value: total,
-            per_item: None,
-        },
+    let value = match red {
+        Reduction::None => {
+            return LossResult {
+                value: f64::NAN,
+                per_item: Some(per),
+            }
+        }
+        Reduction::Sum => total,
         // ctx.g is 1/W (index targets) or 1/N (probabilities); 0 rows give NaN like torch.
-        Reduction::Mean => LossResult {
-            value: if n == 0 { f64::NAN } else { total * ctx.g },
-            per_item: None,
-        },
+        Reduction::Mean => {
+            if n == 0 {
+                f64::NAN
+            } else {
+                total * ctx.g
+            }
+        }
+    };
+    if per.capacity() <= SCRATCH_MAX {
+        *SCRATCH.lock().unwrap_or_else(|e| e.into_inner()) = per;
+    }
+    LossResult {
+        value,
+        per_item: None,
     }
 }
 
@@ -583,7 +677,7 @@ pub fn cross_entropy<T: Elem>(
     grad: Option<&mut [T]>,
 ) -> Result<LossResult> {
     let (n, ctx) = prepare(x.len(), c, &targets, o)?;
-    let mut per = vec![0.0; n];
+    let mut per = per_rows(n, o.reduction);
     let k = dispatch::kernels::<T>();
     let rpt = rows_per_task(c);
     let sums: Vec<f64> = match grad {
@@ -634,7 +728,7 @@ pub fn cross_entropy_inplace<T: Elem>(
     o: &CeOptions<'_>,
 ) -> Result<LossResult> {
     let (n, ctx) = prepare(x.len(), c, &targets, o)?;
-    let mut per = vec![0.0; n];
+    let mut per = per_rows(n, o.reduction);
     let k = dispatch::kernels::<T>();
     let rpt = rows_per_task(c);
     let sums: Vec<f64> = pool()?.install(|| {

@@ -148,29 +148,45 @@ fn install<F: 'static, G: 'static + Copy>(slot: &mut G, f: F) {
     }
 }
 
-/// The AVX-512 level's float32 overrides (`loss::avx512_f32`): cross-entropy with index
-/// targets, and the Weston-Watkins / multi-margin hinge of more than 32 classes.
+/// The float32 overrides of a level (`loss::avx512_f32`, `loss::avx2_f32`): cross-entropy
+/// with index targets, and the Weston-Watkins / multi-margin hinge of more than 32
+/// classes. `$m` is the module; the caller installs them only on the level that module
+/// was written for (`level()` never reports a level the CPU lacks).
 #[cfg(target_arch = "x86_64")]
-fn avx512_f32<T: Elem>(mut k: Kernels<T>) -> Kernels<T> {
-    use super::avx512_f32::ce_rows_f32;
-    use super::hinge::hinge_rows_f32;
-    // SAFETY (every closure): installed only on the AVX-512 level, which `level()` never
-    // reports on a CPU without AVX-512F.
-    let idx: CeIdx<f32> = |x, t, c, l| unsafe { ce_rows_f32::<[f32], false>(x, &[], t, c, l) };
-    let grad: CeIdxGrad<f32> = |x, d, t, c, l| unsafe { ce_rows_f32::<[f32], true>(x, d, t, c, l) };
-    let inpl: CeIdxIn<f32> =
-        |d, t, c, l| unsafe { ce_rows_f32::<Cells<'_, f32>, true>(&Cells(d), d, t, c, l) };
-    let hg: Hg<f32> = |x, t, h, l| unsafe { hinge_rows_f32::<[f32], false>(x, &[], t, h, l) };
-    let hgg: HgGrad<f32> = |x, d, t, h, l| unsafe { hinge_rows_f32::<[f32], true>(x, d, t, h, l) };
-    let hgi: HgIn<f32> =
-        |d, t, h, l| unsafe { hinge_rows_f32::<Cells<'_, f32>, true>(&Cells(d), d, t, h, l) };
-    install(&mut k.ce_idx, idx);
-    install(&mut k.ce_idx_grad, grad);
-    install(&mut k.ce_idx_inplace, inpl);
-    install(&mut k.hinge, hg);
-    install(&mut k.hinge_grad, hgg);
-    install(&mut k.hinge_inplace, hgi);
-    k
+macro_rules! f32_overrides {
+    ($k:expr, $m:path) => {{
+        use $m as m;
+        let mut k = $k;
+        // SAFETY (every closure): see the macro's doc.
+        let idx: CeIdx<f32> =
+            |x, t, c, l| unsafe { m::ce_rows_f32::<[f32], false>(x, &[], t, c, l) };
+        let grad: CeIdxGrad<f32> =
+            |x, d, t, c, l| unsafe { m::ce_rows_f32::<[f32], true>(x, d, t, c, l) };
+        let inpl: CeIdxIn<f32> =
+            |d, t, c, l| unsafe { m::ce_rows_f32::<Cells<'_, f32>, true>(&Cells(d), d, t, c, l) };
+        let hg: Hg<f32> = |x, t, h, l| unsafe { m::hinge_rows::<[f32], false>(x, &[], t, h, l) };
+        let hgg: HgGrad<f32> =
+            |x, d, t, h, l| unsafe { m::hinge_rows::<[f32], true>(x, d, t, h, l) };
+        let hgi: HgIn<f32> =
+            |d, t, h, l| unsafe { m::hinge_rows::<Cells<'_, f32>, true>(&Cells(d), d, t, h, l) };
+        install(&mut k.ce_idx, idx);
+        install(&mut k.ce_idx_grad, grad);
+        install(&mut k.ce_idx_inplace, inpl);
+        install(&mut k.hinge, hg);
+        install(&mut k.hinge_grad, hgg);
+        install(&mut k.hinge_inplace, hgi);
+        k
+    }};
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
+    f32_overrides!(k, super::avx512_f32)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx2_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
+    f32_overrides!(k, super::avx2_f32)
 }
 
 pub(crate) fn kernels<T: Elem>() -> Kernels<T> {
@@ -178,7 +194,7 @@ pub(crate) fn kernels<T: Elem>() -> Kernels<T> {
         #[cfg(target_arch = "x86_64")]
         Level::Avx512 => avx512_f32(avx512::kernels()),
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => avx2::kernels(),
+        Level::Avx2 => avx2_f32(avx2::kernels()),
         _ => scalar::kernels(),
     }
 }
@@ -187,28 +203,36 @@ pub(crate) fn kernels<T: Elem>() -> Kernels<T> {
 mod tests {
     use super::*;
 
-    /// The accuracy tests pass on the generic kernels too, so check that the AVX-512
-    /// level really installs the float32 kernels (and only for f32).
+    /// The accuracy tests pass on the generic kernels too, so check that the AVX2 and
+    /// AVX-512 levels really install the float32 kernels (and only for f32).
     #[test]
-    fn avx512_installs_float32_kernels() {
-        if Level::best() != Level::Avx512 {
-            return;
+    fn levels_install_float32_kernels() {
+        fn check(base: Kernels<f32>, k: Kernels<f32>, b64: Kernels<f64>, k64: Kernels<f64>) {
+            assert!(k.ce_idx as usize != base.ce_idx as usize);
+            assert!(k.ce_idx_grad as usize != base.ce_idx_grad as usize);
+            assert!(k.ce_idx_inplace as usize != base.ce_idx_inplace as usize);
+            assert!(k.hinge as usize != base.hinge as usize);
+            assert!(k.hinge_grad as usize != base.hinge_grad as usize);
+            assert!(k.hinge_inplace as usize != base.hinge_inplace as usize);
+            assert!(k64.ce_idx as usize == b64.ce_idx as usize);
+            assert!(k64.hinge_grad as usize == b64.hinge_grad as usize);
         }
-        let (base, k) = (
-            avx512::kernels::<f32>(),
-            avx512_f32(avx512::kernels::<f32>()),
-        );
-        assert!(k.ce_idx as usize != base.ce_idx as usize);
-        assert!(k.ce_idx_grad as usize != base.ce_idx_grad as usize);
-        assert!(k.ce_idx_inplace as usize != base.ce_idx_inplace as usize);
-        assert!(k.hinge as usize != base.hinge as usize);
-        assert!(k.hinge_grad as usize != base.hinge_grad as usize);
-        assert!(k.hinge_inplace as usize != base.hinge_inplace as usize);
-        let (b64, k64) = (
-            avx512::kernels::<f64>(),
-            avx512_f32(avx512::kernels::<f64>()),
-        );
-        assert!(k64.ce_idx as usize == b64.ce_idx as usize);
-        assert!(k64.hinge_grad as usize == b64.hinge_grad as usize);
+        let avail = Level::available();
+        if avail.contains(&Level::Avx2) {
+            check(
+                avx2::kernels(),
+                avx2_f32(avx2::kernels()),
+                avx2::kernels(),
+                avx2_f32(avx2::kernels()),
+            );
+        }
+        if avail.contains(&Level::Avx512) {
+            check(
+                avx512::kernels(),
+                avx512_f32(avx512::kernels()),
+                avx512::kernels(),
+                avx512_f32(avx512::kernels()),
+            );
+        }
     }
 }

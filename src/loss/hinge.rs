@@ -202,19 +202,27 @@ pub(crate) fn hinge_rows<T: Elem, S: Src<T> + ?Sized, const G: bool>(
     }
 }
 
-/// float32 rows of more than `SMALL_N` classes on AVX-512 (`avx512_f32::hinge_row_wide`);
-/// Crammer-Singer and rows it declines take `hinge_row`.
+/// A hand-written float32 hinge row (`avx512_f32`, `avx2_f32`): scores at `xr`, the
+/// gradient row at `dr` (possibly `xr`), c, y. None: it wrote nothing.
+#[cfg(target_arch = "x86_64")]
+pub(crate) type HingeWideRow =
+    unsafe fn(*const f32, *mut f32, usize, usize, &HingeCtx<'_>) -> Option<f64>;
+
+/// float32 rows of more than `SMALL_N` classes through a hand-written `row`;
+/// Crammer-Singer, fewer classes and rows it declines take the generic path. Inlined into
+/// the callers so the generic path is compiled for their target features.
 ///
 /// # Safety
-/// The CPU must support AVX-512F (the caller is the AVX-512 dispatch level).
+/// `row` must be safe to call on this CPU.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline(always)]
 pub(crate) unsafe fn hinge_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
     x: &S,
     dst: &[Cell<f32>],
     targets: &[i64],
     h: &HingeCtx<'_>,
     losses: &mut [f64],
+    row: HingeWideRow,
 ) {
     let c = h.c;
     if c <= SMALL_N || h.kind == Hinge::CrammerSinger {
@@ -224,16 +232,9 @@ pub(crate) unsafe fn hinge_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
     assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
     let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
     for (r, &t) in targets.iter().enumerate() {
-        // SAFETY: row r is in bounds (asserted above), t < c (`prepare`), AVX-512F here.
-        let fast = unsafe {
-            super::avx512_f32::hinge_row_wide::<G>(
-                xp.add(r * c),
-                dp.wrapping_add(r * c),
-                c,
-                t as usize,
-                h,
-            )
-        };
+        // SAFETY: row r is in bounds (asserted above), t < c (`prepare`); the caller
+        // vouches for `row` on this CPU.
+        let fast = unsafe { row(xp.add(r * c), dp.wrapping_add(r * c), c, t as usize, h) };
         losses[r] = match fast {
             Some(l) => l,
             None => {

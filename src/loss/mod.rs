@@ -10,6 +10,8 @@
 //! only on the shape, and the task sums combine in a fixed pairwise order.
 
 #[cfg(target_arch = "x86_64")]
+mod avx2_f32;
+#[cfg(target_arch = "x86_64")]
 mod avx512_f32;
 pub mod ce;
 pub(crate) mod dispatch;

@@ -1,0 +1,622 @@
+//! float32 loss kernels on AVX2 + FMA: cross-entropy rows and Weston-Watkins /
+//! multi-margin hinge rows of more than 16 (hinge: 32) classes in float32 lanes.
+//!
+//! Why: the generic kernels compute float32 data in float64 lanes, 4 per AVX2 register;
+//! here a register holds 8 float32 lanes, which halves the exp work of cross-entropy and
+//! the compare work of the hinge. CPUs without AVX-512 (AMD Zen 2 and 3, many Intel
+//! client parts) run this level; measured on an AMD EPYC (Zen 3) with
+//! `python benches/bench_losses.py`, see the README. The row kernels follow
+//! `avx512_f32`'s (same accuracy argument, same tests: `float32_rows_every_level` and
+//! `hinge_float32_wide_rows_every_level` run on every level); what differs is AVX2's
+//! lack of mask registers (lanes are selected by vector masks and `maskload` /
+//! `maskstore`) and of `vscalefps` (see [`exp_neg`]).
+
+use std::arch::x86_64::*;
+use std::cell::Cell;
+
+use super::ce::{ce_rows, f32_rows_by_row, CeCtx};
+use super::hinge::{hinge_rows_f32, Hinge, HingeCtx};
+use crate::ops::kernel::Src;
+use crate::simd::exp::log1p_pos;
+
+/// exp of 8 f32 lanes, all <= 0 (x - max); -inf and anything below -110 give 0, NaN
+/// stays NaN. Cody-Waite reduction and degree-7 Taylor as in `avx512_f32`; the scale
+/// 2^n (n >= -159) is applied as 2^(n - n/2) 2^(n/2), two normal powers of two: the
+/// first product is exact, so a subnormal result is rounded once, as `vscalefps` does.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn exp_neg(d: __m256) -> __m256 {
+    // max_ps returns its second operand when either is NaN: d second keeps a NaN.
+    let d = _mm256_max_ps(_mm256_set1_ps(-110.0), d);
+    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+        d,
+        _mm256_set1_ps(std::f32::consts::LOG2_E),
+    ));
+    // ln 2 = HI + LO with HI's low 12 bits zero, so n * HI is exact for |n| < 2^12.
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), d);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
+    let mut p = _mm256_set1_ps(1.0 / 5040.0);
+    for c in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    }
+    // (A NaN lane's n converts to i32::MIN: its scale is garbage, p is NaN already.)
+    let ni = _mm256_cvtps_epi32(n);
+    let n1 = _mm256_srai_epi32::<1>(ni);
+    let n2 = _mm256_sub_epi32(ni, n1);
+    let bias = _mm256_set1_epi32(127);
+    let s1 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, bias)));
+    let s2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)));
+    _mm256_mul_ps(_mm256_mul_ps(p, s2), s1)
+}
+
+/// All-ones in the lanes whose bit is set in `bits` (bit j: lane j).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn lanes(bits: u32) -> __m256 {
+    let b = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    let v = _mm256_and_si256(_mm256_set1_epi32(bits as i32), b);
+    _mm256_castsi256_ps(_mm256_cmpeq_epi32(v, b))
+}
+
+/// The first `n <= 8` elements at `p`, zeros after them.
+///
+/// # Safety
+/// `n` elements readable at `p`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn load_tail(p: *const f32, n: usize) -> __m256 {
+    // SAFETY: maskload reads only the lanes selected (the first n).
+    unsafe { _mm256_maskload_ps(p, _mm256_castps_si256(lanes((1u32 << n) - 1))) }
+}
+
+/// Store the first `n <= 8` lanes of `v` at `p`.
+///
+/// # Safety
+/// `n` elements writable at `p`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store_tail(p: *mut f32, n: usize, v: __m256) {
+    // SAFETY: maskstore writes only the lanes selected (the first n).
+    unsafe { _mm256_maskstore_ps(p, _mm256_castps_si256(lanes((1u32 << n) - 1)), v) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn hmax(v: __m256) -> f32 {
+    let h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps::<1>(h, h)))
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn hsum_pd(v: __m256d) -> f64 {
+    let h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+    _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)))
+}
+
+/// The 8 f32 lanes of `v` widened to two f64 registers (lanes 0-3, 4-7).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn widen(v: __m256) -> (__m256d, __m256d) {
+    (
+        _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+        _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+    )
+}
+
+/// Cross-entropy rows (index targets) of float32 logits: up to 16 classes 8 rows at a
+/// time ([`group8`]), more classes one row at a time ([`row_wide`]); label smoothing,
+/// the last rows of a task and rows or groups the kernels decline take the generic
+/// paths, compiled here for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA (the caller is the AVX2 dispatch level).
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
+    x: &S,
+    dst: &[Cell<f32>],
+    targets: &[i64],
+    ctx: &CeCtx<'_>,
+    losses: &mut [f64],
+) {
+    let c = ctx.c;
+    if ctx.eps != 0.0 {
+        return ce_rows::<f32, S, true, G>(x, dst, targets, ctx, losses);
+    }
+    let rows = targets.len();
+    assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
+    // SAFETY (both closures): AVX2 and FMA are enabled here; rows in bounds (asserted).
+    let one_by_one = |a, b, l: &mut [f64], wide: bool| unsafe {
+        let row: Option<super::ce::WideRow> = if wide { Some(row_wide::<G>) } else { None };
+        f32_rows_by_row::<S, G>(x, dst, targets, ctx, l, a, b, row)
+    };
+    if c > 16 {
+        return one_by_one(0, rows, losses, true);
+    }
+    let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
+    let mut r0 = 0;
+    while r0 + 8 <= rows {
+        let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
+        // SAFETY: rows r0..r0+8 are in bounds; targets were checked by `prepare`.
+        let ok = unsafe {
+            if c > 8 {
+                group8::<G, true>(xp, dp, c, r0, tg, ctx, l)
+            } else {
+                group8::<G, false>(xp, dp, c, r0, tg, ctx, l)
+            }
+        };
+        if !ok {
+            one_by_one(r0, r0 + 8, losses, false);
+        }
+        r0 += 8;
+    }
+    one_by_one(r0, rows, losses, false);
+}
+
+/// One level of [`reduce8`]: the lanes of `a` and `b` picked by the shuffles `LO` and
+/// `HI` (within 128-bit halves; `HALVES`: the halves themselves), combined by max or add.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn level<const MAX: bool, const HALVES: bool, const LO: i32, const HI: i32>(
+    a: __m256,
+    b: __m256,
+) -> __m256 {
+    let (lo, hi) = if HALVES {
+        (
+            _mm256_permute2f128_ps::<LO>(a, b),
+            _mm256_permute2f128_ps::<HI>(a, b),
+        )
+    } else {
+        (_mm256_shuffle_ps::<LO>(a, b), _mm256_shuffle_ps::<HI>(a, b))
+    };
+    if MAX {
+        _mm256_max_ps(lo, hi)
+    } else {
+        _mm256_add_ps(lo, hi)
+    }
+}
+
+/// Reduce 8 registers (row r's lanes in `row(r)`, called for r = 0..8 in order) to one
+/// whose lane r holds row r's max or sum: 7 steps of two shuffles and one op.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn reduce8<const MAX: bool>(mut row: impl FnMut(usize) -> __m256) -> __m256 {
+    // (row 2i, row 2i+1) -> pairs summed within each half; then 4 rows per half; then
+    // the halves. (A macro, not a closure: see `avx512_f32::reduce16`.)
+    macro_rules! pair {
+        ($q:expr) => {
+            level::<MAX, false, 0x88, 0xDD>(row(2 * $q), row(2 * $q + 1))
+        };
+    }
+    let (u0, u1) = (pair!(0), pair!(1));
+    let w0 = level::<MAX, false, 0x88, 0xDD>(u0, u1);
+    let (u2, u3) = (pair!(2), pair!(3));
+    let w1 = level::<MAX, false, 0x88, 0xDD>(u2, u3);
+    level::<MAX, true, 0x20, 0x31>(w0, w1)
+}
+
+/// 8 full rows of `c <= 16` classes (from `r0`), one register per row (`HI`: two, the
+/// second holding classes 8..c), the per-row maxima and sums reduced 8 at a time
+/// ([`reduce8`]), loss and gradient scale lane-wise for the 8 rows; the method and the
+/// accuracy of `avx512_f32::group16`. Returns false, writing nothing, when a row has a
+/// NaN or a non-finite max. In place, every read of the rows precedes every write.
+///
+/// # Safety
+/// AVX2 and FMA; rows `r0..r0 + 8` of `c` elements readable at `xp` (writable at `dp`
+/// when `G`); `c <= 16`, and `c > 8` exactly when `HI`; targets in `[0, c)` or
+/// `ctx.ignore_index`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::needless_range_loop)]
+unsafe fn group8<const G: bool, const HI: bool>(
+    xp: *const f32,
+    dp: *mut f32,
+    c: usize,
+    r0: usize,
+    tg: &[i64],
+    ctx: &CeCtx<'_>,
+    losses: &mut [f64],
+) -> bool {
+    // Lanes of the first register (all 8 when HI) and of the second.
+    let (n0, n1) = if HI { (8, c - 8) } else { (c, 0) };
+    let (k0, k1) = (lanes((1u32 << n0) - 1), lanes((1u32 << n1) - 1));
+    // SAFETY: the caller guarantees the 8 rows.
+    let (xb, db) = unsafe { (xp.add(r0 * c), dp.wrapping_add(r0 * c)) };
+    // SAFETY (load, store): lanes of row r within its c elements (maskload/maskstore
+    // touch only the selected lanes).
+    let load = |r: usize| unsafe {
+        let p = xb.add(r * c);
+        let lo = if HI {
+            _mm256_loadu_ps(p)
+        } else {
+            load_tail(p, n0)
+        };
+        let hi = if HI {
+            load_tail(p.add(8), n1)
+        } else {
+            _mm256_setzero_ps()
+        };
+        (lo, hi)
+    };
+    let ninf = _mm256_set1_ps(f32::NEG_INFINITY);
+    let zero = _mm256_setzero_ps();
+    let one = _mm256_set1_ps(1.0);
+    let mut wy = [0.0f64; 8];
+    let mut xy = [0.0f32; 8];
+    for j in 0..8 {
+        let t = tg[j];
+        if t != ctx.ignore_index {
+            wy[j] = ctx.weight.map_or(1.0, |w| w[t as usize]);
+            // SAFETY: t < c, so the element is in row j.
+            xy[j] = unsafe { *xb.add(j * c + t as usize) };
+        }
+    }
+    let mut nan = zero;
+    let m = reduce8::<true>(
+        #[inline(always)]
+        |r| {
+            let (lo, hi) = load(r);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(lo, lo));
+            let lo = _mm256_blendv_ps(ninf, lo, k0);
+            if HI {
+                nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(hi, hi));
+                _mm256_max_ps(lo, _mm256_blendv_ps(ninf, hi, k1))
+            } else {
+                lo
+            }
+        },
+    );
+    let abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0), m);
+    let inf = _mm256_cmp_ps::<_CMP_EQ_OQ>(abs, _mm256_set1_ps(f32::INFINITY));
+    if _mm256_movemask_ps(_mm256_or_ps(nan, inf)) != 0 {
+        return false;
+    }
+    let mut ex = [(zero, zero); 8];
+    let mut ties = [0.0f32; 8];
+    // exp(x - m) of the lanes in k, with the TwoSum error of x - m put back (see
+    // `avx512_f32::group16`); lanes outside k get d = 0 and are not summed.
+    let exps = |v: __m256, mb: __m256, k: __m256| -> (__m256, __m256) {
+        let d = _mm256_and_ps(_mm256_sub_ps(v, mb), k);
+        let z = _mm256_sub_ps(d, v);
+        let lo = _mm256_sub_ps(_mm256_sub_ps(v, _mm256_sub_ps(d, z)), _mm256_add_ps(mb, z));
+        let fin = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(d, _mm256_set1_ps(-104.0)), k);
+        let e = exp_neg(d);
+        let e = _mm256_blendv_ps(e, _mm256_fmadd_ps(lo, e, e), fin);
+        (e, _mm256_and_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero), k))
+    };
+    let s = reduce8::<false>(
+        #[inline(always)]
+        |r| {
+            let (lo, hi) = load(r); // row r is still unwritten here
+            let mb = _mm256_permutevar8x32_ps(m, _mm256_set1_epi32(r as i32));
+            let (e0, q0) = exps(lo, mb, k0);
+            let (e1, q1) = if HI { exps(hi, mb, k1) } else { (zero, zero) };
+            if G {
+                ex[r] = (e0, e1); // kept for the gradient
+            }
+            // Sum without the maxima (their exps are exactly 1), counted apart, so one
+            // of them is excluded exactly (ties add their 1s back).
+            let q = _mm256_movemask_ps(q0).count_ones() + _mm256_movemask_ps(q1).count_ones();
+            ties[r] = q as f32 - 1.0;
+            let s0 = _mm256_andnot_ps(q0, _mm256_and_ps(e0, k0));
+            if HI {
+                _mm256_add_ps(s0, _mm256_andnot_ps(q1, _mm256_and_ps(e1, k1)))
+            } else {
+                s0
+            }
+        },
+    );
+    // SAFETY: 8-element array.
+    let s = _mm256_add_ps(s, unsafe { _mm256_loadu_ps(ties.as_ptr()) });
+    let (mut ma, mut sa) = ([0.0f32; 8], [0.0f32; 8]);
+    // SAFETY: 8-element arrays.
+    unsafe {
+        _mm256_storeu_ps(ma.as_mut_ptr(), m);
+        _mm256_storeu_ps(sa.as_mut_ptr(), s);
+    }
+    // Branch-free loops, so they vectorise (log1p's divisions 4 rows at a time).
+    let mut l = [0.0f64; 8];
+    for j in 0..8 {
+        l[j] = wy[j] * ((ma[j] as f64 - xy[j] as f64) + log1p_pos::<true>(sa[j] as f64, 5));
+    }
+    for j in 0..8 {
+        losses[j] = if tg[j] != ctx.ignore_index { l[j] } else { 0.0 };
+    }
+    if G {
+        let mut gw = [0.0f32; 8];
+        for j in 0..8 {
+            gw[j] = (ctx.g * wy[j]) as f32; // 0 for ignored rows: their gradient is 0
+        }
+        // SAFETY: 8-element array.
+        let gw = unsafe { _mm256_loadu_ps(gw.as_ptr()) };
+        let a = _mm256_mul_ps(gw, _mm256_div_ps(one, _mm256_add_ps(one, s)));
+        // -s a: the target entry's gradient p_y - 1 = ((e_y - 1) - s)/(1 + s) is
+        // (e_y - 1) a + this.
+        let sa_neg = _mm256_mul_ps(_mm256_sub_ps(zero, s), a);
+        let (mut aa, mut ta) = ([0.0f32; 8], [0.0f32; 8]);
+        // SAFETY: 8-element arrays.
+        unsafe {
+            _mm256_storeu_ps(aa.as_mut_ptr(), a);
+            _mm256_storeu_ps(ta.as_mut_ptr(), sa_neg);
+        }
+        for r in 0..8 {
+            let (ar, tr) = (_mm256_set1_ps(aa[r]), _mm256_set1_ps(ta[r]));
+            let t = tg[r];
+            // The target lane (none when ignored: its whole row is scaled by 0).
+            let yb: u32 = if t != ctx.ignore_index { 1 << t } else { 0 };
+            let (ylo, yhi) = (lanes(yb & 0xFF), lanes(yb >> 8));
+            let grad = |e: __m256, y: __m256| {
+                let g = _mm256_mul_ps(e, ar);
+                let gt = _mm256_fmadd_ps(_mm256_sub_ps(e, one), ar, tr);
+                _mm256_blendv_ps(g, gt, y)
+            };
+            let (e0, e1) = ex[r];
+            // SAFETY: row r of dst is in bounds (every read of x is done).
+            unsafe {
+                let p = db.add(r * c);
+                if HI {
+                    _mm256_storeu_ps(p, grad(e0, ylo));
+                    store_tail(p.add(8), n1, grad(e1, yhi));
+                } else {
+                    store_tail(p, n0, grad(e0, ylo));
+                }
+            }
+        }
+    }
+    true
+}
+
+/// One row of float32 logits: max, then the exps (kept in the gradient row when `G`)
+/// and their sum in float64 accumulators, then the scale. Returns the row's loss, or
+/// None, writing nothing, when the row has a NaN or a non-finite max. In place (`dr` ==
+/// `xr`), x_y is read first and every vector is loaded before the same vector is stored.
+///
+/// # Safety
+/// AVX2 and FMA; `c` elements readable at `xr` (and writable at `dr` when `G`); `y < c`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_wide<const G: bool>(
+    xr: *const f32,
+    dr: *mut f32,
+    c: usize,
+    y: usize,
+    wy: f64,
+    g: f64,
+) -> Option<f64> {
+    let full = c / 8 * 8;
+    let rem = c % 8;
+    let ninf = _mm256_set1_ps(f32::NEG_INFINITY);
+    // SAFETY (every load and store below): lanes i..i+8 for i < full, and the `rem`
+    // lanes after them, are within the row's c elements.
+    let xy = unsafe { *xr.add(y) };
+    let (mut m0, mut m1) = (ninf, ninf);
+    let mut i = 0;
+    while i + 16 <= full {
+        m0 = _mm256_max_ps(m0, unsafe { _mm256_loadu_ps(xr.add(i)) });
+        m1 = _mm256_max_ps(m1, unsafe { _mm256_loadu_ps(xr.add(i + 8)) });
+        i += 16;
+    }
+    if i < full {
+        m0 = _mm256_max_ps(m0, unsafe { _mm256_loadu_ps(xr.add(i)) });
+    }
+    if rem != 0 {
+        let k = lanes((1 << rem) - 1);
+        let v = unsafe { load_tail(xr.add(full), rem) };
+        m1 = _mm256_max_ps(m1, _mm256_blendv_ps(ninf, v, k));
+    }
+    // (max_ps drops a NaN in its first operand: NaN rows are caught by the sum below.)
+    let m = hmax(_mm256_max_ps(m0, m1));
+    if !m.is_finite() {
+        return None;
+    }
+    let mv = _mm256_set1_ps(m);
+    let zero = _mm256_setzero_ps();
+    let (mut a0, mut a1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let mut ties = 0u32;
+    // exp(x - m) of the lanes in `k`; the sum skips the maxima (counted in `ties`), so
+    // one of them can be excluded exactly; lanes outside `k` add 0.
+    let mut step = |v: __m256, k: __m256| -> __m256 {
+        let d = _mm256_and_ps(_mm256_sub_ps(v, mv), k);
+        let e = if G {
+            // TwoSum error of x - m put back (see `avx512_f32::group16`).
+            let z = _mm256_sub_ps(d, v);
+            let lo = _mm256_sub_ps(_mm256_sub_ps(v, _mm256_sub_ps(d, z)), _mm256_add_ps(mv, z));
+            let fin = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(d, _mm256_set1_ps(-104.0)), k);
+            let e = exp_neg(d);
+            _mm256_blendv_ps(e, _mm256_fmadd_ps(lo, e, e), fin)
+        } else {
+            exp_neg(d)
+        };
+        let eq = _mm256_and_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero), k);
+        ties += _mm256_movemask_ps(eq).count_ones();
+        let (lo, hi) = widen(_mm256_andnot_ps(eq, _mm256_and_ps(e, k)));
+        a0 = _mm256_add_pd(a0, lo);
+        a1 = _mm256_add_pd(a1, hi);
+        e
+    };
+    let all = lanes(0xFF);
+    let mut i = 0;
+    while i < full {
+        let e = step(unsafe { _mm256_loadu_ps(xr.add(i)) }, all);
+        if G {
+            unsafe { _mm256_storeu_ps(dr.add(i), e) };
+        }
+        i += 8;
+    }
+    if rem != 0 {
+        let e = step(
+            unsafe { load_tail(xr.add(full), rem) },
+            lanes((1 << rem) - 1),
+        );
+        if G {
+            unsafe { store_tail(dr.add(full), rem, e) };
+        }
+    }
+    let s = hsum_pd(_mm256_add_pd(a0, a1)) + (ties as f64 - 1.0);
+    if s.is_nan() {
+        // A NaN logit: the row's loss and gradient are NaN, as the generic path (and
+        // torch) give them. (Not a fallback: in place, the row already holds exps.)
+        if G {
+            for k in 0..c {
+                unsafe { *dr.add(k) = f32::NAN };
+            }
+        }
+        return Some(f64::NAN);
+    }
+    let loss = wy * ((m as f64 - xy as f64) + log1p_pos::<true>(s, 5));
+    if G {
+        let inv = 1.0 / (1.0 + s);
+        let av = _mm256_set1_ps((g * wy * inv) as f32);
+        let ey = unsafe { *dr.add(y) } as f64;
+        let mut i = 0;
+        while i < full {
+            unsafe { _mm256_storeu_ps(dr.add(i), _mm256_mul_ps(_mm256_loadu_ps(dr.add(i)), av)) };
+            i += 8;
+        }
+        if rem != 0 {
+            unsafe {
+                let v = load_tail(dr.add(full), rem);
+                store_tail(dr.add(full), rem, _mm256_mul_ps(v, av));
+            }
+        }
+        // p_y - 1 = ((e_y - 1) - s)/(1 + s), without cancellation.
+        unsafe { *dr.add(y) = (g * wy * (((ey - 1.0) - s) * inv)) as f32 };
+    }
+    Some(loss)
+}
+
+/// Hinge rows of float32 scores on AVX2 (see `hinge::hinge_rows_f32`).
+///
+/// # Safety
+/// AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
+    x: &S,
+    dst: &[Cell<f32>],
+    targets: &[i64],
+    h: &HingeCtx<'_>,
+    losses: &mut [f64],
+) {
+    // SAFETY: AVX2 and FMA are enabled here.
+    unsafe { hinge_rows_f32::<S, G>(x, dst, targets, h, losses, hinge_row_wide::<G>) }
+}
+
+/// One row of float32 scores for the Weston-Watkins and torch multi-margin hinge losses
+/// in float32 lanes, with `avx512_f32::hinge_row_wide`'s exact violator test (x_i >
+/// thr32, the largest float32 <= x_y - margin) and float64 sums. Returns None (writing
+/// nothing) when the threshold is not finite or beyond float32's range.
+///
+/// # Safety
+/// AVX2 and FMA; `c` elements readable at `xr` (and writable at `dr` when `G`); `y < c`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hinge_row_wide<const G: bool>(
+    xr: *const f32,
+    dr: *mut f32,
+    c: usize,
+    y: usize,
+    h: &HingeCtx<'_>,
+) -> Option<f64> {
+    // SAFETY (every load and store below): lanes i..i+8 for i < full, and the `rem`
+    // lanes after them, are within the row's c elements; y < c.
+    let xy = unsafe { *xr.add(y) } as f64;
+    let thr = xy - h.margin;
+    if thr.is_nan() || thr.abs() >= 1e30 {
+        return None; // also NaN: the generic path propagates it
+    }
+    let mut t32 = thr as f32;
+    if t32 as f64 > thr {
+        t32 = t32.next_down();
+    }
+    let delta = thr - t32 as f64;
+    let wy = h.weight.map_or(1.0, |w| w[y]);
+    let div = if h.kind == Hinge::MultiMargin {
+        c as f64
+    } else {
+        1.0
+    };
+    let (sc, sq) = (wy / div, h.p == 2);
+    let gsc = h.g * sc;
+    let (tv, dv) = (_mm256_set1_ps(t32), _mm256_set1_pd(delta));
+    let g1 = _mm256_set1_ps(gsc as f32);
+    let g2 = _mm256_set1_pd(2.0 * gsc);
+    let full = c / 8 * 8;
+    let rem = c % 8;
+    let (mut a0, mut a1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let (mut b0, mut b1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let mut count = 0u64;
+    // Sum z (p = 1) or z^2 (p = 2) over the violators in `k`; returns the gradient lanes.
+    let mut step = |v: __m256, k: __m256| -> __m256 {
+        // v > thr32, or NaN (a NaN score is a violation, as in torch).
+        let act = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NLE_UQ>(v, tv), k);
+        let z = _mm256_and_ps(_mm256_sub_ps(v, tv), act);
+        let (zl, zh) = widen(z);
+        if sq {
+            // z - delta, zero off the violators (act widened to 64-bit lanes).
+            let ai = _mm256_castps_si256(act);
+            let ml = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(ai)));
+            let mh = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(ai)));
+            let zl = _mm256_and_pd(_mm256_sub_pd(zl, dv), ml);
+            let zh = _mm256_and_pd(_mm256_sub_pd(zh, dv), mh);
+            a0 = _mm256_fmadd_pd(zl, zl, a0);
+            a1 = _mm256_fmadd_pd(zh, zh, a1);
+            if G {
+                b0 = _mm256_add_pd(b0, zl);
+                b1 = _mm256_add_pd(b1, zh);
+                let gl = _mm256_cvtpd_ps(_mm256_mul_pd(zl, g2));
+                let gh = _mm256_cvtpd_ps(_mm256_mul_pd(zh, g2));
+                return _mm256_set_m128(gh, gl);
+            }
+        } else {
+            a0 = _mm256_add_pd(a0, zl);
+            a1 = _mm256_add_pd(a1, zh);
+            count += _mm256_movemask_ps(act).count_ones() as u64;
+            if G {
+                return _mm256_and_ps(act, g1);
+            }
+        }
+        _mm256_setzero_ps()
+    };
+    // The lanes of block i, without the target's own lane (not a violator).
+    let not_y = |i: usize, bits: u32| -> __m256 {
+        if (i..i + 8).contains(&y) {
+            lanes(bits & !(1u32 << (y - i)))
+        } else {
+            lanes(bits)
+        }
+    };
+    let mut i = 0;
+    while i < full {
+        let g = step(unsafe { _mm256_loadu_ps(xr.add(i)) }, not_y(i, 0xFF));
+        if G {
+            unsafe { _mm256_storeu_ps(dr.add(i), g) };
+        }
+        i += 8;
+    }
+    if rem != 0 {
+        let g = step(
+            unsafe { load_tail(xr.add(full), rem) },
+            not_y(full, (1 << rem) - 1),
+        );
+        if G {
+            unsafe { store_tail(dr.add(full), rem, g) };
+        }
+    }
+    let s = hsum_pd(_mm256_add_pd(a0, a1));
+    let (total, gsum) = if sq {
+        (s, 2.0 * gsc * hsum_pd(_mm256_add_pd(b0, b1)))
+    } else {
+        (s - count as f64 * delta, gsc * count as f64)
+    };
+    if G {
+        // The target's entry: minus the sum of the others, as the generic path.
+        unsafe { *dr.add(y) = (-gsum) as f32 };
+    }
+    Some(sc * total)
+}
