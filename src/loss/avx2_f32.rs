@@ -15,9 +15,10 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx};
+use super::elementwise::{run, Extra, Kind};
 use super::hinge::{hinge_rows_f32, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
-use crate::simd::exp::log1p_pos;
+use crate::simd::exp::{log1p_pos, LOG1P_UNIT9};
 
 /// exp of 8 f32 lanes, all <= 0 (x - max); -inf and anything below -110 give 0, NaN
 /// stays NaN. Cody-Waite reduction and degree-7 Taylor as in `avx512_f32`; the scale
@@ -619,4 +620,128 @@ unsafe fn hinge_row_wide<const G: bool>(
         unsafe { *dr.add(y) = (-gsum) as f32 };
     }
     Some(sc * total)
+}
+
+/// Element-wise losses of float32 data on AVX2: binary cross-entropy with logits without
+/// `weight` and `pos_weight` in float32 lanes ([`bce_plain`]); the other kinds and
+/// options take the generic kernel (`elementwise::run`), compiled here for AVX2.
+/// `x` may be `dst` itself (in place).
+///
+/// # Safety
+/// AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn elementwise<S: Src<f32> + ?Sized, const G: bool>(
+    kind: Kind,
+    x: &S,
+    y: &[f32],
+    ex: &Extra<'_, f32>,
+    off: usize,
+    per: Option<&[Cell<f32>]>,
+    dst: &[Cell<f32>],
+    gscale: f64,
+) -> f64 {
+    if kind == Kind::Bce && ex.weight.is_none() && ex.pos_weight.is_none() {
+        let n = y.len();
+        assert!(x.n() >= n && per.is_none_or(|p| p.len() >= n) && (!G || dst.len() >= n));
+        // SAFETY: AVX2 and FMA are enabled here; lengths asserted above.
+        unsafe { bce_plain::<G>(x.base(), y, per, dst, gscale) }
+    } else {
+        run::<f32, S, true, G>(kind, x, y, ex, off, per, dst, gscale)
+    }
+}
+
+/// torch's `binary_cross_entropy_with_logits` of float32 logits and targets, neither
+/// weighted, in float32 lanes (the generic kernel widens to float64, 4 lanes per
+/// register): t = e^{-|x|} ([`exp_neg`]), log1p(t) by `simd::exp::LOG1P_UNIT9`'s
+/// division-free polynomial, sigma(x) and 1 - sigma(x) from 1 / (1 + t) without
+/// cancellation; the loss (1 - y) x + log1p(t) for x >= 0, -x y + log1p(t) below (the
+/// generic kernel's grouping, no cancellation for y in [0, 1]) is summed in float64.
+/// The same values as the generic kernel to float32 rounding, with its inf/NaN cases.
+/// Returns the sum of the losses; writes them to `per` when given, and the gradient
+/// (sigma(x) - y) * `gscale` to `dst` when `G` (each vector is loaded before the same
+/// vector is stored, so `xp` may be `dst`).
+///
+/// # Safety
+/// AVX2 and FMA; `y.len()` elements readable at `xp`, and in `per` and (when `G`) `dst`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bce_plain<const G: bool>(
+    xp: *const f32,
+    y: &[f32],
+    per: Option<&[Cell<f32>]>,
+    dst: &[Cell<f32>],
+    gscale: f64,
+) -> f64 {
+    let n = y.len();
+    let (yp, dp) = (y.as_ptr(), dst.as_ptr() as *mut f32);
+    let pp = per.map(|p| p.as_ptr() as *mut f32);
+    let one = _mm256_set1_ps(1.0);
+    let sign = _mm256_set1_ps(-0.0);
+    let zero = _mm256_setzero_ps();
+    let gs = _mm256_set1_ps(gscale as f32);
+    let (mut a0, mut a1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    // Loss (as two f64 halves) and gradient lanes of 8 logits and targets.
+    let mut step = |x: __m256, yv: __m256, keep: __m256| -> (__m256d, __m256d, __m256) {
+        let t = exp_neg(_mm256_or_ps(x, sign)); // -|x| (NaN stays NaN)
+        let mut p = _mm256_set1_ps(LOG1P_UNIT9[9] as f32);
+        for c in LOG1P_UNIT9[..9].iter().rev() {
+            p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(*c as f32));
+        }
+        let l1p = _mm256_mul_ps(t, p);
+        let inv = _mm256_div_ps(one, _mm256_add_ps(one, t));
+        let ti = _mm256_mul_ps(t, inv);
+        let pos = _mm256_cmp_ps::<_CMP_GE_OQ>(x, zero);
+        let (sig, sigc) = (
+            _mm256_blendv_ps(ti, inv, pos),
+            _mm256_blendv_ps(inv, ti, pos),
+        );
+        let omy = _mm256_sub_ps(one, yv);
+        let lin = _mm256_blendv_ps(
+            _mm256_xor_ps(_mm256_mul_ps(x, yv), sign),
+            _mm256_mul_ps(omy, x),
+            pos,
+        );
+        let (ll, lh) = widen(_mm256_and_ps(lin, keep));
+        let (pl, ph) = widen(_mm256_and_ps(l1p, keep));
+        let (l0, l1) = (_mm256_add_pd(ll, pl), _mm256_add_pd(lh, ph));
+        a0 = _mm256_add_pd(a0, l0);
+        a1 = _mm256_add_pd(a1, l1);
+        // (1 - y) sigma - y (1 - sigma): no 1 - sigma rounding a tiny gradient away.
+        let g = _mm256_fmsub_ps(omy, sig, _mm256_mul_ps(yv, sigc));
+        (l0, l1, _mm256_mul_ps(g, gs))
+    };
+    let narrow =
+        |l0: __m256d, l1: __m256d| _mm256_set_m128(_mm256_cvtpd_ps(l1), _mm256_cvtpd_ps(l0));
+    let all = lanes(0xFF);
+    let mut i = 0;
+    // SAFETY (every load and store): lanes i..i+8 with i + 8 <= n, then the last n - i.
+    while i + 8 <= n {
+        let (l0, l1, g) = step(
+            unsafe { _mm256_loadu_ps(xp.add(i)) },
+            unsafe { _mm256_loadu_ps(yp.add(i)) },
+            all,
+        );
+        if let Some(pp) = pp {
+            unsafe { _mm256_storeu_ps(pp.add(i), narrow(l0, l1)) };
+        }
+        if G {
+            unsafe { _mm256_storeu_ps(dp.add(i), g) };
+        }
+        i += 8;
+    }
+    if i < n {
+        let r = n - i;
+        let (l0, l1, g) = step(
+            unsafe { load_tail(xp.add(i), r) },
+            unsafe { load_tail(yp.add(i), r) },
+            lanes((1 << r) - 1),
+        );
+        if let Some(pp) = pp {
+            unsafe { store_tail(pp.add(i), r, narrow(l0, l1)) };
+        }
+        if G {
+            unsafe { store_tail(dp.add(i), r, g) };
+        }
+    }
+    hsum_pd(_mm256_add_pd(a0, a1))
 }

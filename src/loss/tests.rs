@@ -433,3 +433,118 @@ fn hinge_float32_wide_rows_every_level() {
     }
     set_level(Level::best());
 }
+
+/// float32 BCE with logits (the AVX2 level's float32-lane kernel, the generic ones
+/// elsewhere) against float64 formulas on the same float32 inputs, every level and
+/// every tail length; in place bit-identical to out of place.
+#[test]
+fn bce_float32_every_level() {
+    use super::elementwise::{elementwise, elementwise_inplace, Extra, Kind};
+    let _g = crate::simd::test_lock();
+    let special = [
+        0.0f32,
+        -0.0,
+        1e-30,
+        -1e-30,
+        1e-45,
+        30.0,
+        -30.0,
+        41.0,
+        -41.0,
+        88.0,
+        -88.0,
+        104.0,
+        -104.0,
+        1e30,
+        -1e30,
+        f32::MAX,
+        -f32::MAX,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+    ];
+    for lvl in Level::available() {
+        set_level(lvl);
+        for n in (0..=40usize).chain([1000, 40000]) {
+            let d = data(2 * n, 5 + n as u64);
+            let x: Vec<f32> = (0..n)
+                .map(|i| {
+                    if i % 7 == 3 {
+                        special[i % special.len()]
+                    } else {
+                        d[i] as f32
+                    }
+                })
+                .collect();
+            let y: Vec<f32> = (0..n)
+                .map(|i| match i % 5 {
+                    0 | 1 => 0.0,
+                    2 | 3 => 1.0,
+                    _ => (d[n + i].abs() % 1.0) as f32,
+                })
+                .collect();
+            let ex = Extra {
+                weight: None,
+                pos_weight: None,
+            };
+            let mut per = vec![0.0f32; n];
+            let mut g = vec![0.0f32; n];
+            let sum = elementwise(
+                Kind::Bce,
+                &x,
+                &y,
+                ex,
+                Reduction::Sum,
+                Some(&mut per),
+                Some(&mut g),
+            )
+            .unwrap();
+            let mut want_sum = 0.0;
+            for i in 0..n {
+                let (xv, yv) = (x[i] as f64, y[i] as f64);
+                let lin = if xv < 0.0 { -xv * yv } else { (1.0 - yv) * xv };
+                let l = lin + (-xv.abs()).exp().ln_1p();
+                let sig = 1.0 / (1.0 + (-xv).exp());
+                let gw = (1.0 - yv) * sig - yv / (1.0 + xv.exp());
+                want_sum += l;
+                let close = |a: f64, b: f64, rel: f64| {
+                    a == b
+                        || (a.is_nan() && b.is_nan())
+                        || (a - b).abs() <= rel * b.abs() + 3.0 * f32::from_bits(1) as f64
+                };
+                assert!(
+                    close(per[i] as f64, l, 3e-7),
+                    "{lvl:?} n={n} x={xv} y={yv}: loss {} want {l}",
+                    per[i]
+                );
+                // sigma - y cancels for soft targets: the error scales with its terms.
+                let scale = (1.0 - yv) * sig + yv / (1.0 + xv.exp());
+                assert!(
+                    g[i] as f64 == gw
+                        || (g[i].is_nan() && gw.is_nan())
+                        || (g[i] as f64 - gw).abs()
+                            <= 5e-7 * scale + 3.0 * f32::from_bits(1) as f64,
+                    "{lvl:?} n={n} x={xv} y={yv}: grad {} want {gw}",
+                    g[i]
+                );
+            }
+            assert!(
+                (sum - want_sum).abs() <= 3e-7 * want_sum.abs()
+                    || (sum.is_nan() && want_sum.is_nan())
+                    || sum == want_sum,
+                "{lvl:?} n={n}: sum {sum} want {want_sum}"
+            );
+            let mut xi = x.clone();
+            let mut per2 = vec![0.0f32; n];
+            let s2 =
+                elementwise_inplace(Kind::Bce, &mut xi, &y, ex, Reduction::Sum, Some(&mut per2))
+                    .unwrap();
+            assert!(s2.to_bits() == sum.to_bits() || (s2.is_nan() && sum.is_nan()));
+            assert!(xi.iter().zip(&g).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(per2
+                .iter()
+                .zip(&per)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+}
