@@ -421,44 +421,60 @@ unsafe fn row_wide<const G: bool>(
     let zero = _mm256_setzero_ps();
     let (mut a0, mut a1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
     let mut ties = 0u32;
-    // exp(x - m) of the lanes in `k`; the sum skips the maxima (counted in `ties`), so
-    // one of them can be excluded exactly; lanes outside `k` add 0.
-    let mut step = |v: __m256, k: __m256| -> __m256 {
-        let d = _mm256_and_ps(_mm256_sub_ps(v, mv), k);
+    // exp(x - m) of the lanes in `k` (all when None) and the same without the maxima
+    // (counted in `ties`), so one of them can be excluded exactly; lanes outside `k`
+    // are 0 in the second.
+    let mut exps = |v: __m256, k: Option<__m256>| -> (__m256, __m256) {
+        let mask = |a: __m256| k.map_or(a, |k| _mm256_and_ps(a, k));
+        let d = mask(_mm256_sub_ps(v, mv));
         let e = if G {
             // TwoSum error of x - m put back (see `avx512_f32::group16`).
             let z = _mm256_sub_ps(d, v);
             let lo = _mm256_sub_ps(_mm256_sub_ps(v, _mm256_sub_ps(d, z)), _mm256_add_ps(mv, z));
-            let fin = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(d, _mm256_set1_ps(-104.0)), k);
+            let fin = mask(_mm256_cmp_ps::<_CMP_GT_OQ>(d, _mm256_set1_ps(-104.0)));
             let e = exp_neg(d);
             _mm256_blendv_ps(e, _mm256_fmadd_ps(lo, e, e), fin)
         } else {
             exp_neg(d)
         };
-        let eq = _mm256_and_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero), k);
+        let eq = mask(_mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero));
         ties += _mm256_movemask_ps(eq).count_ones();
-        let (lo, hi) = widen(_mm256_andnot_ps(eq, _mm256_and_ps(e, k)));
+        (e, _mm256_andnot_ps(eq, mask(e)))
+    };
+    let mut add = |s: __m256| {
+        let (lo, hi) = widen(s);
         a0 = _mm256_add_pd(a0, lo);
         a1 = _mm256_add_pd(a1, hi);
-        e
     };
-    let all = lanes(0xFF);
+    // Two vectors at a time, added in float32 before widening (one rounding, 2^-24
+    // relative, for half the conversions); full vectors without lane masks.
     let mut i = 0;
-    while i < full {
-        let e = step(unsafe { _mm256_loadu_ps(xr.add(i)) }, all);
+    while i + 16 <= full {
+        let (e0, s0) = exps(unsafe { _mm256_loadu_ps(xr.add(i)) }, None);
+        let (e1, s1) = exps(unsafe { _mm256_loadu_ps(xr.add(i + 8)) }, None);
+        if G {
+            unsafe {
+                _mm256_storeu_ps(dr.add(i), e0);
+                _mm256_storeu_ps(dr.add(i + 8), e1);
+            }
+        }
+        add(_mm256_add_ps(s0, s1));
+        i += 16;
+    }
+    if i < full {
+        let (e, s) = exps(unsafe { _mm256_loadu_ps(xr.add(i)) }, None);
         if G {
             unsafe { _mm256_storeu_ps(dr.add(i), e) };
         }
-        i += 8;
+        add(s);
     }
     if rem != 0 {
-        let e = step(
-            unsafe { load_tail(xr.add(full), rem) },
-            lanes((1 << rem) - 1),
-        );
+        let k = lanes((1 << rem) - 1);
+        let (e, s) = exps(unsafe { load_tail(xr.add(full), rem) }, Some(k));
         if G {
             unsafe { store_tail(dr.add(full), rem, e) };
         }
+        add(s);
     }
     let s = hsum_pd(_mm256_add_pd(a0, a1)) + (ties as f64 - 1.0);
     if s.is_nan() {
