@@ -1,5 +1,5 @@
-//! float32 losses, differential: cross-entropy (index targets) and the Weston-Watkins /
-//! multi-margin hinge on arbitrary float32 bit patterns (NaN, +-inf, subnormals, 3e38) or
+//! float32 losses, differential: cross-entropy (index targets), the Weston-Watkins /
+//! multi-margin hinge and BCE with logits (0/1 targets) on arbitrary float32 bit patterns (NaN, +-inf, subnormals, 3e38) or
 //! small values with many ties, any class count up to 48 (the AVX-512 kernels' 16-row
 //! groups, wide rows and partial vectors), ignored rows and weights. At the best SIMD
 //! level (the hand-written AVX-512 kernels on a CPU that has them) the results must match
@@ -8,6 +8,7 @@
 //! one bit for bit. Under ASan this also checks every masked load and store.
 #![no_main]
 use headstart::loss::ce::{cross_entropy, cross_entropy_inplace, CeOptions, Targets};
+use headstart::loss::elementwise::{elementwise, elementwise_inplace, Extra, Kind};
 use headstart::loss::hinge::{hinge, hinge_inplace, Hinge, HingeOptions};
 use headstart::loss::Reduction;
 use headstart::simd::{set_level, Level};
@@ -57,11 +58,21 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let w: Vec<f64> = (0..c).map(|k| 0.25 + (k % 5) as f64).collect();
     let weight = if cfg & 2 != 0 { Some(&w[..]) } else { None };
-    let kind = (cfg >> 4) % 3;
+    let kind = (cfg >> 4) % 4;
     let run = |lvl: Level| -> (Vec<f64>, Vec<f32>, Vec<f64>, Vec<f32>) {
         set_level(lvl);
         let mut g = vec![0.0f32; x.len()];
         let mut xi = x.to_vec();
+        if kind == 3 {
+            // BCE of all rows * c logits, unweighted (the AVX2 float32-lane kernel).
+            let y: Vec<f32> = (0..x.len()).map(|i| (body[i % body.len()] >> (i % 8) & 1) as f32).collect();
+            let ex = Extra { weight: None, pos_weight: None };
+            let (mut p, mut pi) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+            elementwise(Kind::Bce, x, &y, ex, Reduction::None, Some(&mut p), Some(&mut g)).unwrap();
+            elementwise_inplace(Kind::Bce, &mut xi, &y, ex, Reduction::None, Some(&mut pi)).unwrap();
+            let f = |v: Vec<f32>| v.into_iter().map(|a| a as f64).collect::<Vec<f64>>();
+            return (f(p), g, f(pi), xi);
+        }
         let (r, ri) = if kind == 0 {
             let o = CeOptions {
                 weight,
@@ -97,8 +108,17 @@ fuzz_target!(|data: &[u8]| {
         lb.iter().zip(&lbi).all(|(a, b)| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan()),
         "in-place loss differs"
     );
+    for r in 0..lb.len() {
+        assert!(close(lb[r], ls[r], 1e-6, 1e-30), "item {r}: loss {} vs {}", lb[r], ls[r]);
+    }
+    if kind == 3 {
+        for k in 0..x.len() {
+            let (a, b) = (gb[k] as f64, gs[k] as f64);
+            assert!(close(a, b, 2e-6, 1e-40), "element {k}: grad {a:e} vs {b:e}");
+        }
+        return;
+    }
     for r in 0..rows {
-        assert!(close(lb[r], ls[r], 1e-6, 1e-30), "row {r}: loss {} vs {}", lb[r], ls[r]);
         for k in r * c..(r + 1) * c {
             let (a, b) = (gb[k] as f64, gs[k] as f64);
             assert!(close(a, b, 2e-6, 1e-40), "row {r} class {}: grad {a:e} vs {b:e}", k - r * c);
