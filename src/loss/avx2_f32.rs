@@ -16,7 +16,7 @@ use std::cell::Cell;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx};
 use super::elementwise::{run, Extra, Kind};
-use super::hinge::{hinge_rows_f32, Hinge, HingeCtx};
+use super::hinge::{hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{log1p_pos, LOG1P_UNIT9};
 
@@ -521,8 +521,153 @@ pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
     h: &HingeCtx<'_>,
     losses: &mut [f64],
 ) {
-    // SAFETY: AVX2 and FMA are enabled here.
-    unsafe { hinge_rows_f32::<S, G>(x, dst, targets, h, losses, hinge_row_wide::<G>) }
+    let c = h.c;
+    if c > 16 || h.p != 1 || h.kind == Hinge::CrammerSinger {
+        // SAFETY: AVX2 and FMA are enabled here.
+        return unsafe { hinge_rows_f32::<S, G>(x, dst, targets, h, losses, hinge_row_wide::<G>) };
+    }
+    let rows = targets.len();
+    assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
+    let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
+    let mut r0 = 0;
+    while r0 + 8 <= rows {
+        let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
+        // SAFETY: rows r0..r0+8 are in bounds; targets were checked by `hinge`.
+        let ok = unsafe {
+            if c > 8 {
+                hinge_group8::<G, true>(xp, dp, c, r0, tg, h, l)
+            } else {
+                hinge_group8::<G, false>(xp, dp, c, r0, tg, h, l)
+            }
+        };
+        if !ok {
+            hinge_rows_range::<f32, S, G>(x, dst, targets, h, losses, r0, r0 + 8);
+        }
+        r0 += 8;
+    }
+    hinge_rows_range::<f32, S, G>(x, dst, targets, h, losses, r0, rows);
+}
+
+/// Sums of 4 registers of 4 float64 lanes: lane j holds the sum of the j-th register.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn sum4(a: __m256d, b: __m256d, c: __m256d, d: __m256d) -> __m256d {
+    let ab = _mm256_add_pd(_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b));
+    let cd = _mm256_add_pd(_mm256_unpacklo_pd(c, d), _mm256_unpackhi_pd(c, d));
+    _mm256_add_pd(
+        _mm256_permute2f128_pd::<0x20>(ab, cd),
+        _mm256_permute2f128_pd::<0x31>(ab, cd),
+    )
+}
+
+/// 8 full rows of `c <= 16` float32 scores (from `r0`) for the Weston-Watkins and torch
+/// multi-margin hinge with p = 1: one register per row (`HI`: two, the second holding
+/// classes 8..c), `hinge_row_wide`'s exact violator test against each row's thr32, the
+/// violators' z summed in float64 (8 rows' sums by one shuffle tree, [`sum4`]). The
+/// generic small-class path packs rows into float64 lanes by scalar transposes, which
+/// dominated its time. Returns false, writing nothing, when a row's threshold is not
+/// finite or beyond float32's range. In place, every read precedes every write.
+///
+/// # Safety
+/// AVX2 and FMA; rows `r0..r0 + 8` of `c` elements readable at `xp` (writable at `dp`
+/// when `G`); `c <= 16`, and `c > 8` exactly when `HI`; targets in `[0, c)`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::needless_range_loop)]
+unsafe fn hinge_group8<const G: bool, const HI: bool>(
+    xp: *const f32,
+    dp: *mut f32,
+    c: usize,
+    r0: usize,
+    tg: &[i64],
+    h: &HingeCtx<'_>,
+    losses: &mut [f64],
+) -> bool {
+    let (n0, n1) = if HI { (8, c - 8) } else { (c, 0) };
+    let (b0, b1) = ((1u32 << n0) - 1, (1u32 << n1) - 1);
+    // SAFETY: the caller guarantees the 8 rows.
+    let (xb, db) = unsafe { (xp.add(r0 * c), dp.wrapping_add(r0 * c)) };
+    let div = if h.kind == Hinge::MultiMargin {
+        c as f64
+    } else {
+        1.0
+    };
+    let (mut t32, mut delta, mut sc) = ([0.0f32; 8], [0.0f64; 8], [0.0f64; 8]);
+    for j in 0..8 {
+        let y = tg[j] as usize;
+        // SAFETY: y < c, so the element is in row j.
+        let thr = unsafe { *xb.add(j * c + y) } as f64 - h.margin;
+        if thr.is_nan() || thr.abs() >= 1e30 {
+            return false; // the generic rows propagate NaN and handle huge thresholds
+        }
+        let mut t = thr as f32;
+        if t as f64 > thr {
+            t = t.next_down();
+        }
+        (t32[j], delta[j]) = (t, thr - t as f64);
+        sc[j] = h.weight.map_or(1.0, |w| w[y]) / div;
+    }
+    let mut zs = [_mm256_setzero_pd(); 8];
+    let mut cnt = [0u32; 8];
+    let mut act = [(_mm256_setzero_ps(), _mm256_setzero_ps()); 8];
+    for r in 0..8 {
+        // SAFETY: lanes of row r within its c elements (maskload reads only those).
+        let (lo, hi) = unsafe {
+            let p = xb.add(r * c);
+            if HI {
+                (_mm256_loadu_ps(p), load_tail(p.add(8), n1))
+            } else {
+                (load_tail(p, n0), _mm256_setzero_ps())
+            }
+        };
+        let tv = _mm256_set1_ps(t32[r]);
+        let yb = !(1u32 << tg[r]);
+        // v > thr32, or NaN (a violation, as in torch); never the target's own lane.
+        let v0 = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NLE_UQ>(lo, tv), lanes(b0 & yb));
+        let (p, q) = widen(_mm256_and_ps(_mm256_sub_ps(lo, tv), v0));
+        let mut s = _mm256_add_pd(p, q);
+        let mut n = _mm256_movemask_ps(v0).count_ones();
+        let v1 = if HI {
+            let v1 = _mm256_and_ps(_mm256_cmp_ps::<_CMP_NLE_UQ>(hi, tv), lanes(b1 & (yb >> 8)));
+            let (p, q) = widen(_mm256_and_ps(_mm256_sub_ps(hi, tv), v1));
+            s = _mm256_add_pd(s, _mm256_add_pd(p, q));
+            n += _mm256_movemask_ps(v1).count_ones();
+            v1
+        } else {
+            _mm256_setzero_ps()
+        };
+        (zs[r], cnt[r], act[r]) = (s, n, (v0, v1));
+    }
+    let mut sums = [0.0f64; 8];
+    // SAFETY: 8-element array, two halves of 4.
+    unsafe {
+        _mm256_storeu_pd(sums.as_mut_ptr(), sum4(zs[0], zs[1], zs[2], zs[3]));
+        _mm256_storeu_pd(sums.as_mut_ptr().add(4), sum4(zs[4], zs[5], zs[6], zs[7]));
+    }
+    for j in 0..8 {
+        losses[j] = sc[j] * (sums[j] - cnt[j] as f64 * delta[j]);
+    }
+    if G {
+        for r in 0..8 {
+            let gsc = h.g * sc[r];
+            let gv = _mm256_set1_ps(gsc as f32);
+            // The target's entry: minus the sum of the others, as the generic path.
+            let gy = _mm256_set1_ps((-(gsc * cnt[r] as f64)) as f32);
+            let yb = 1u32 << tg[r];
+            let grad = |a: __m256, ym: u32| _mm256_blendv_ps(_mm256_and_ps(a, gv), gy, lanes(ym));
+            let (v0, v1) = act[r];
+            // SAFETY: row r of dst is in bounds (every read of x is done).
+            unsafe {
+                let p = db.add(r * c);
+                if HI {
+                    _mm256_storeu_ps(p, grad(v0, yb & 0xFF));
+                    store_tail(p.add(8), n1, grad(v1, yb >> 8));
+                } else {
+                    store_tail(p, n0, grad(v0, yb));
+                }
+            }
+        }
+    }
+    true
 }
 
 /// One row of float32 scores for the Weston-Watkins and torch multi-margin hinge losses

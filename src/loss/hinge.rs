@@ -202,6 +202,25 @@ pub(crate) fn hinge_rows<T: Elem, S: Src<T> + ?Sized, const G: bool>(
     }
 }
 
+/// Rows `a..b` by the generic row (the fallback of hand-written group kernels).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn hinge_rows_range<T: Elem, S: Src<T> + ?Sized, const G: bool>(
+    x: &S,
+    dst: &[Cell<T>],
+    targets: &[i64],
+    h: &HingeCtx<'_>,
+    losses: &mut [f64],
+    a: usize,
+    b: usize,
+) {
+    let c = h.c;
+    for r in a..b {
+        let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
+        losses[r] = hinge_row::<T, S, G>(x, r * c, d, targets[r] as usize, h);
+    }
+}
+
 /// A hand-written float32 hinge row (`avx512_f32`, `avx2_f32`): scores at `xr`, the
 /// gradient row at `dr` (possibly `xr`), c, y. None: it wrote nothing.
 #[cfg(target_arch = "x86_64")]

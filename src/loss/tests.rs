@@ -359,7 +359,7 @@ fn hinge_float32_wide_rows_every_level() {
     let _g = crate::simd::test_lock();
     for lvl in Level::available() {
         set_level(lvl);
-        for c in [33usize, 47, 48, 100, 1000] {
+        for c in [1usize, 2, 3, 7, 8, 9, 10, 15, 16, 17, 33, 47, 48, 100, 1000] {
             let n = 23;
             let mut x: Vec<f32> = data(n * c, 11 + c as u64)
                 .iter()
