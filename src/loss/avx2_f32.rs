@@ -16,7 +16,7 @@ use std::cell::Cell;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx};
 use super::elementwise::{run, Extra, Kind};
-use super::hinge::{hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
+use super::hinge::{f32_threshold, hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{log1p_pos, LOG1P_UNIT9};
 
@@ -586,25 +586,14 @@ unsafe fn hinge_group8<const G: bool, const HI: bool>(
     let (b0, b1) = ((1u32 << n0) - 1, (1u32 << n1) - 1);
     // SAFETY: the caller guarantees the 8 rows.
     let (xb, db) = unsafe { (xp.add(r0 * c), dp.wrapping_add(r0 * c)) };
-    let div = if h.kind == Hinge::MultiMargin {
-        c as f64
-    } else {
-        1.0
-    };
     let (mut t32, mut delta, mut sc) = ([0.0f32; 8], [0.0f64; 8], [0.0f64; 8]);
     for j in 0..8 {
         let y = tg[j] as usize;
         // SAFETY: y < c, so the element is in row j.
-        let thr = unsafe { *xb.add(j * c + y) } as f64 - h.margin;
-        if thr.is_nan() || thr.abs() >= 1e30 {
+        let Some(t) = f32_threshold(unsafe { *xb.add(j * c + y) }, y, h) else {
             return false; // the generic rows propagate NaN and handle huge thresholds
-        }
-        let mut t = thr as f32;
-        if t as f64 > thr {
-            t = t.next_down();
-        }
-        (t32[j], delta[j]) = (t, thr - t as f64);
-        sc[j] = h.weight.map_or(1.0, |w| w[y]) / div;
+        };
+        (t32[j], delta[j], sc[j]) = t;
     }
     let mut zs = [_mm256_setzero_pd(); 8];
     let mut cnt = [0u32; 8];
@@ -687,23 +676,9 @@ unsafe fn hinge_row_wide<const G: bool>(
 ) -> Option<f64> {
     // SAFETY (every load and store below): lanes i..i+8 for i < full, and the `rem`
     // lanes after them, are within the row's c elements; y < c.
-    let xy = unsafe { *xr.add(y) } as f64;
-    let thr = xy - h.margin;
-    if thr.is_nan() || thr.abs() >= 1e30 {
-        return None; // also NaN: the generic path propagates it
-    }
-    let mut t32 = thr as f32;
-    if t32 as f64 > thr {
-        t32 = t32.next_down();
-    }
-    let delta = thr - t32 as f64;
-    let wy = h.weight.map_or(1.0, |w| w[y]);
-    let div = if h.kind == Hinge::MultiMargin {
-        c as f64
-    } else {
-        1.0
-    };
-    let (sc, sq) = (wy / div, h.p == 2);
+    // (None also for NaN: the generic path propagates it.)
+    let (t32, delta, sc) = f32_threshold(unsafe { *xr.add(y) }, y, h)?;
+    let sq = h.p == 2;
     let gsc = h.g * sc;
     let (tv, dv) = (_mm256_set1_ps(t32), _mm256_set1_pd(delta));
     let g1 = _mm256_set1_ps(gsc as f32);

@@ -29,7 +29,7 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
-use super::hinge::{hinge_rows_f32, Hinge, HingeCtx};
+use super::hinge::{f32_threshold, hinge_rows_f32, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::log1p_pos;
 
@@ -442,23 +442,9 @@ unsafe fn hinge_row_wide<const G: bool>(
 ) -> Option<f64> {
     // SAFETY (every load and store below): lanes i..i+16 for i < full, and the `tail`
     // lanes after them, are within the row's c elements; y < c.
-    let xy = unsafe { *xr.add(y) } as f64;
-    let thr = xy - h.margin;
-    if thr.is_nan() || thr.abs() >= 1e30 {
-        return None; // also NaN: the generic path propagates it
-    }
-    let mut t32 = thr as f32;
-    if t32 as f64 > thr {
-        t32 = t32.next_down();
-    }
-    let delta = thr - t32 as f64;
-    let wy = h.weight.map_or(1.0, |w| w[y]);
-    let div = if h.kind == Hinge::MultiMargin {
-        c as f64
-    } else {
-        1.0
-    };
-    let (sc, sq) = (wy / div, h.p == 2);
+    // (None also for NaN: the generic path propagates it.)
+    let (t32, delta, sc) = f32_threshold(unsafe { *xr.add(y) }, y, h)?;
+    let sq = h.p == 2;
     let gsc = h.g * sc;
     let (tv, dv) = (_mm512_set1_ps(t32), _mm512_set1_pd(delta));
     let g1 = _mm512_set1_ps(gsc as f32);

@@ -202,6 +202,29 @@ pub(crate) fn hinge_rows<T: Elem, S: Src<T> + ?Sized, const G: bool>(
     }
 }
 
+/// The float32 kernels' threshold for target score `xy`: thr32, the largest float32 <=
+/// thr = x_y - margin (so x_i > thr exactly when x_i > thr32), delta = thr - thr32 in
+/// [0, ulp(thr)), and the loss scale w_y / (C for multi-margin, else 1). None when thr is
+/// NaN or beyond float32's range (the generic row then).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn f32_threshold(xy: f32, y: usize, h: &HingeCtx<'_>) -> Option<(f32, f64, f64)> {
+    let thr = xy as f64 - h.margin;
+    if thr.is_nan() || thr.abs() >= 1e30 {
+        return None;
+    }
+    let mut t32 = thr as f32;
+    if t32 as f64 > thr {
+        t32 = t32.next_down();
+    }
+    let div = if h.kind == Hinge::MultiMargin {
+        h.c as f64
+    } else {
+        1.0
+    };
+    Some((t32, thr - t32 as f64, h.weight.map_or(1.0, |w| w[y]) / div))
+}
+
 /// Rows `a..b` by the generic row (the fallback of hand-written group kernels).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
