@@ -1,9 +1,12 @@
-//! float32 loss kernels on AVX2 + FMA: cross-entropy rows and Weston-Watkins /
-//! multi-margin hinge rows of more than 16 (hinge: 32) classes in float32 lanes.
+//! float32 loss kernels on AVX2 + FMA: cross-entropy (index targets; 8 rows at a time up
+//! to 16 classes, one row in float32 lanes above), the Weston-Watkins / multi-margin hinge
+//! (8 rows at a time up to 16 classes with p = 1; one row in float32 lanes above 32
+//! classes) and unweighted binary cross-entropy with logits.
 //!
 //! Why: the generic kernels compute float32 data in float64 lanes, 4 per AVX2 register;
 //! here a register holds 8 float32 lanes, which halves the exp work of cross-entropy and
-//! the compare work of the hinge. CPUs without AVX-512 (AMD Zen 2 and 3, many Intel
+//! BCE and the compare work of the hinge, and the small-class groups avoid the generic
+//! path's scalar transposes into float64 lanes. CPUs without AVX-512 (AMD Zen 2 and 3, many Intel
 //! client parts) run this level; measured on an AMD EPYC (Zen 3) with
 //! `python benches/bench_losses.py`, see the README. The row kernels follow
 //! `avx512_f32`'s (same accuracy argument, same tests: `float32_rows_every_level` and
