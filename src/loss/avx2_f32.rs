@@ -92,6 +92,42 @@ unsafe fn store_tail(p: *mut f32, n: usize, v: __m256) {
     unsafe { _mm256_maskstore_ps(p, _mm256_castps_si256(lanes((1u32 << n) - 1)), v) }
 }
 
+/// A row of `c <= 16` elements of an 8-row group as two registers: classes 0..8 and
+/// 8..c when `HI` (c > 8), else classes 0..c and zeros.
+///
+/// # Safety
+/// `c` elements readable at `p`; `HI` exactly when `c > 8`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn load_row<const HI: bool>(p: *const f32, c: usize) -> (__m256, __m256) {
+    // SAFETY: the caller guarantees the row.
+    unsafe {
+        if HI {
+            (_mm256_loadu_ps(p), load_tail(p.add(8), c - 8))
+        } else {
+            (load_tail(p, c), _mm256_setzero_ps())
+        }
+    }
+}
+
+/// Store a row of `c <= 16` elements from the two registers of [`load_row`].
+///
+/// # Safety
+/// `c` elements writable at `p`; `HI` exactly when `c > 8`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store_row<const HI: bool>(p: *mut f32, c: usize, lo: __m256, hi: __m256) {
+    // SAFETY: the caller guarantees the row.
+    unsafe {
+        if HI {
+            _mm256_storeu_ps(p, lo);
+            store_tail(p.add(8), c - 8, hi);
+        } else {
+            store_tail(p, c, lo);
+        }
+    }
+}
+
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn hmax(v: __m256) -> f32 {
@@ -236,20 +272,7 @@ unsafe fn group8<const G: bool, const HI: bool>(
     let (xb, db) = unsafe { (xp.add(r0 * c), dp.wrapping_add(r0 * c)) };
     // SAFETY (load, store): lanes of row r within its c elements (maskload/maskstore
     // touch only the selected lanes).
-    let load = |r: usize| unsafe {
-        let p = xb.add(r * c);
-        let lo = if HI {
-            _mm256_loadu_ps(p)
-        } else {
-            load_tail(p, n0)
-        };
-        let hi = if HI {
-            load_tail(p.add(8), n1)
-        } else {
-            _mm256_setzero_ps()
-        };
-        (lo, hi)
-    };
+    let load = |r: usize| unsafe { load_row::<HI>(xb.add(r * c), c) };
     let ninf = _mm256_set1_ps(f32::NEG_INFINITY);
     let zero = _mm256_setzero_ps();
     let one = _mm256_set1_ps(1.0);
@@ -364,15 +387,7 @@ unsafe fn group8<const G: bool, const HI: bool>(
             };
             let (e0, e1) = ex[r];
             // SAFETY: row r of dst is in bounds (every read of x is done).
-            unsafe {
-                let p = db.add(r * c);
-                if HI {
-                    _mm256_storeu_ps(p, grad(e0, ylo));
-                    store_tail(p.add(8), n1, grad(e1, yhi));
-                } else {
-                    store_tail(p, n0, grad(e0, ylo));
-                }
-            }
+            unsafe { store_row::<HI>(db.add(r * c), c, grad(e0, ylo), grad(e1, yhi)) };
         }
     }
     true
@@ -603,14 +618,7 @@ unsafe fn hinge_group8<const G: bool, const HI: bool>(
     let mut act = [(_mm256_setzero_ps(), _mm256_setzero_ps()); 8];
     for r in 0..8 {
         // SAFETY: lanes of row r within its c elements (maskload reads only those).
-        let (lo, hi) = unsafe {
-            let p = xb.add(r * c);
-            if HI {
-                (_mm256_loadu_ps(p), load_tail(p.add(8), n1))
-            } else {
-                (load_tail(p, n0), _mm256_setzero_ps())
-            }
-        };
+        let (lo, hi) = unsafe { load_row::<HI>(xb.add(r * c), c) };
         let tv = _mm256_set1_ps(t32[r]);
         let yb = !(1u32 << tg[r]);
         // v > thr32, or NaN (a violation, as in torch); never the target's own lane.
@@ -648,15 +656,7 @@ unsafe fn hinge_group8<const G: bool, const HI: bool>(
             let grad = |a: __m256, ym: u32| _mm256_blendv_ps(_mm256_and_ps(a, gv), gy, lanes(ym));
             let (v0, v1) = act[r];
             // SAFETY: row r of dst is in bounds (every read of x is done).
-            unsafe {
-                let p = db.add(r * c);
-                if HI {
-                    _mm256_storeu_ps(p, grad(v0, yb & 0xFF));
-                    store_tail(p.add(8), n1, grad(v1, yb >> 8));
-                } else {
-                    store_tail(p, n0, grad(v0, yb));
-                }
-            }
+            unsafe { store_row::<HI>(db.add(r * c), c, grad(v0, yb & 0xFF), grad(v1, yb >> 8)) };
         }
     }
     true
