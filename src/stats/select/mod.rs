@@ -26,9 +26,12 @@
 //! interval (no value within delta of it, counts balanced) gives the midpoint of that
 //! interval, like the median of an even count.
 
+mod sweep;
+
 use super::keys::{key, value, value_bounds};
 use super::moments::{psum, psum_map, Moments};
 use crate::error::{Error, Result};
+use sweep::add_task;
 
 /// Bits of key resolved per histogram pass.
 pub const BITS: u32 = 16;
@@ -228,44 +231,6 @@ impl PassAcc {
         for (a, b) in self.tasks.iter_mut().zip(&o.tasks) {
             a.merge(b);
         }
-    }
-}
-
-fn add_task(tp: &TaskPlan, ta: &mut TaskAcc, v: &[f64]) {
-    let w = &tp.windows;
-    let r = tp.r;
-    // Gap sums per chunk in local accumulators, then added once.
-    let mut gs = vec![(0u64, 0.0f64, 0.0f64); w.len() + 1];
-    for &y in v {
-        let k = key(y);
-        let i = w.partition_point(|x| x.hi < k);
-        if i < w.len() && w[i].lo <= k {
-            let win = &w[i];
-            if win.collect {
-                if win.degenerate() {
-                    ta.counts[i] += 1;
-                } else {
-                    ta.vals[i].push(y);
-                    ta.counts[i] += 1;
-                }
-            } else {
-                ta.hists[i][((k - win.lo) >> win.shift) as usize] += 1;
-                ta.counts[i] += 1;
-            }
-        } else {
-            let d = y - r;
-            let g = &mut gs[i];
-            g.0 += 1;
-            g.1 += d;
-            g.2 += d * d;
-        }
-    }
-    for (g, l) in ta.gaps.iter_mut().zip(gs) {
-        g.merge(&Gap {
-            n: l.0,
-            s1: l.1,
-            s2: l.2,
-        });
     }
 }
 
