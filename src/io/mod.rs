@@ -10,6 +10,7 @@
 //! Results merge in block order, so they do not depend on the thread count.
 
 pub mod npy;
+mod split;
 pub mod text;
 
 use crate::error::{Error, Result};

@@ -11,7 +11,7 @@ use super::{parse_err, Column, Missing, Progress, ScanInfo};
 use crate::error::{Error, Result};
 use crate::parallel::pool;
 use crate::stats::counts::StrCounts;
-use crate::stats::select::{PassAcc, Plan, Selector, Speculation};
+use crate::stats::select::{Hist1Shards, PassAcc, Plan, Selector, Speculation};
 
 /// Target block size: large enough to amortise per-block work (a pass-1 histogram is
 /// 8 MiB), small enough that a batch of blocks per thread stays under ~100 MiB.
@@ -402,7 +402,7 @@ fn for_each_field(
                 )),
             }
         };
-        for i in memchr::memchr2_iter(d, b'\n', data) {
+        super::split::each2(data, d, b'\n', |i| {
             if data[i] == d {
                 if k == col {
                     field = Some((fs, i));
@@ -417,7 +417,8 @@ fn for_each_field(
                 k = 0;
                 field = None;
             }
-        }
+            Ok(())
+        })?;
         if rec_start < data.len() {
             end_record(data.len(), line, k, fs, field, rec_start)?;
         }
@@ -732,14 +733,24 @@ fn parse_pass(
 }
 
 /// Accumulate chunks into a pass accumulator: parts in parallel, merged in order.
-fn accumulate(plan: &Plan, acc: &mut PassAcc, chunks: &[&[f64]]) -> Result<()> {
+/// Pass-1 histogram counts go to `shards` (folded in by the caller at the end of the
+/// pass), so a part does not allocate, zero and merge 8 MiB per block.
+fn accumulate(
+    plan: &Plan,
+    acc: &mut PassAcc,
+    chunks: &[&[f64]],
+    shards: &Hist1Shards,
+) -> Result<()> {
     let pool = pool()?;
     let parts: Vec<PassAcc> = pool.install(|| {
         chunks
             .par_iter()
             .map(|c| {
-                let mut a = PassAcc::new(plan);
+                let mut a = PassAcc::part(plan);
                 a.add(plan, c);
+                if plan.pass == 1 {
+                    shards.add(c);
+                }
                 a
             })
             .collect()
@@ -771,6 +782,7 @@ pub fn scan_regression(
         passes: 1,
         ..Default::default()
     };
+    let shards = Hist1Shards::new(pool()?.current_num_threads());
     let mut sample: Vec<f64> = Vec::new();
     let mut sample_bytes = 0u64;
     let mut sampling = true;
@@ -778,10 +790,10 @@ pub fn scan_regression(
     let name = parse_pass(path, opts, 1, prog, &mut |parts: Vec<Parsed>| {
         let chunks: Vec<&[f64]> = parts.iter().map(|p| &p.0[..]).collect();
         let plan = sel.plan.clone();
-        accumulate(&plan, &mut sel.acc, &chunks)?;
+        accumulate(&plan, &mut sel.acc, &chunks, &shards)?;
         if let Some(sp) = spec.as_mut() {
             let plan = sp.plan.clone();
-            accumulate(&plan, &mut sp.acc, &chunks)?;
+            accumulate(&plan, &mut sp.acc, &chunks, &shards)?;
             if sp.collected() > SPEC_LIMIT {
                 spec = None;
             }
@@ -803,20 +815,21 @@ pub fn scan_regression(
                 if let Some(sp) = spec.as_mut() {
                     let plan = sp.plan.clone();
                     let chunks: Vec<&[f64]> = sample.chunks(1 << 20).collect();
-                    accumulate(&plan, &mut sp.acc, &chunks)?;
+                    accumulate(&plan, &mut sp.acc, &chunks, &shards)?;
                 }
                 sample = Vec::new();
             }
         }
         Ok(())
     })?;
+    shards.fold_into(&mut sel.acc.hist1);
     if sampling {
         // Every value is in memory: the later passes run over it.
         while sel.finish_pass()? {
             info.passes += 1;
             let plan = sel.plan.clone();
             let chunks: Vec<&[f64]> = sample.chunks(1 << 20).collect();
-            accumulate(&plan, &mut sel.acc, &chunks)?;
+            accumulate(&plan, &mut sel.acc, &chunks, &shards)?;
             prog.report(info.passes, total, total)?;
         }
         return Ok((info, name));
@@ -830,7 +843,7 @@ pub fn scan_regression(
         parse_pass(path, opts, info.passes, prog, &mut |parts: Vec<Parsed>| {
             let chunks: Vec<&[f64]> = parts.iter().map(|p| &p.0[..]).collect();
             let plan = sel.plan.clone();
-            accumulate(&plan, &mut sel.acc, &chunks)
+            accumulate(&plan, &mut sel.acc, &chunks, &shards)
         })?;
         more = sel.finish_pass()?;
     }

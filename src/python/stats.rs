@@ -14,7 +14,7 @@ use crate::io::npy::Npy;
 use crate::io::text::{self, TextOpts};
 use crate::io::{Column, Missing, Progress, ScanInfo};
 use crate::stats::counts::{IntCounts, StrCounts};
-use crate::stats::select::Selector;
+use crate::stats::select::{hist1_add, PassAcc, Selector};
 use crate::stats::ser;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -99,8 +99,9 @@ impl RegState {
         detached(py, || {
             // Per-chunk parts keep the merge order fixed: the same chunks give the
             // same bits whatever else happens.
-            let mut part = sel.new_acc();
+            let mut part = PassAcc::part(&sel.plan);
             part.add(&sel.plan, v);
+            hist1_add(&mut sel.acc.hist1, v);
             sel.acc.merge(&part);
             Ok(())
         })

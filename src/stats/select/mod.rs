@@ -170,13 +170,21 @@ pub struct PassAcc {
 
 impl PassAcc {
     pub fn new(plan: &Plan) -> PassAcc {
+        let mut a = PassAcc::part(plan);
+        if plan.pass == 1 {
+            a.hist1 = vec![0; 1 << FIRST_BITS];
+        }
+        a
+    }
+
+    /// A part of a pass: [`new`](Self::new) without the pass-1 histogram (8 MiB). The
+    /// caller counts its values into the pass's histogram with [`hist1_add`] or
+    /// [`Hist1Shards`]: integer counts add up the same in any order, so parts need not
+    /// each carry, zero and merge one.
+    pub fn part(plan: &Plan) -> PassAcc {
         PassAcc {
             moments: Moments::default(),
-            hist1: if plan.pass == 1 {
-                vec![0; 1 << FIRST_BITS]
-            } else {
-                Vec::new()
-            },
+            hist1: Vec::new(),
             zero: if plan.pass == 1 {
                 vec![0.0; 2 + plan.deltas.len()]
             } else {
@@ -209,10 +217,7 @@ impl PassAcc {
             self.moments.n += v.len() as u64;
         }
         if !self.hist1.is_empty() {
-            let h = &mut self.hist1;
-            for &y in v {
-                h[(key(y) >> (64 - FIRST_BITS)) as usize] += 1;
-            }
+            hist1_add(&mut self.hist1, v);
         }
         for (tp, ta) in plan.tasks.iter().zip(self.tasks.iter_mut()) {
             add_task(tp, ta, v);
@@ -230,6 +235,49 @@ impl PassAcc {
         }
         for (a, b) in self.tasks.iter_mut().zip(&o.tasks) {
             a.merge(b);
+        }
+    }
+}
+
+/// Count `v` into a pass-1 histogram (`1 << FIRST_BITS` bins).
+pub fn hist1_add(h: &mut [u64], v: &[f64]) {
+    if h.len() != 1 << FIRST_BITS {
+        return;
+    }
+    for &y in v {
+        h[(key(y) >> (64 - FIRST_BITS)) as usize] += 1;
+    }
+}
+
+/// Pass-1 histograms, one per pool thread, for parts made with [`PassAcc::part`]: each
+/// thread counts into its own (allocated on first use), and the pass folds them into its
+/// histogram at the end. Counts are integers, so the result does not depend on which
+/// thread counted what.
+pub struct Hist1Shards(Vec<std::sync::Mutex<Vec<u64>>>);
+
+impl Hist1Shards {
+    pub fn new(threads: usize) -> Hist1Shards {
+        Hist1Shards((0..threads.max(1)).map(|_| Default::default()).collect())
+    }
+
+    /// Count `v` into the calling pool thread's histogram.
+    pub fn add(&self, v: &[f64]) {
+        let i = rayon::current_thread_index().unwrap_or(0) % self.0.len();
+        let mut h = self.0[i].lock().unwrap_or_else(|e| e.into_inner());
+        if h.is_empty() {
+            *h = vec![0; 1 << FIRST_BITS];
+        }
+        hist1_add(&mut h, v);
+    }
+
+    /// Add every shard into `h` (a pass-1 histogram) and empty the shards.
+    pub fn fold_into(&self, h: &mut [u64]) {
+        for m in &self.0 {
+            let mut s = m.lock().unwrap_or_else(|e| e.into_inner());
+            for (a, b) in h.iter_mut().zip(s.iter()) {
+                *a += b;
+            }
+            s.clear();
         }
     }
 }
