@@ -199,7 +199,15 @@ impl Npy {
                 if stride == $n {
                     // Contiguous: a straight conversion loop the compiler vectorises.
                     let bytes = &self.map[base + r0 * $n..base + r1 * $n];
-                    if big {
+                    if !big && cfg!(target_endian = "little") {
+                        // Host order: unaligned loads, a loop the compiler vectorises
+                        // (the byte-array conversion below stayed scalar).
+                        let p = bytes.as_ptr().cast::<$t>();
+                        let n = bytes.len() / $n;
+                        // SAFETY: elements 0..n lie inside `bytes`; read_unaligned
+                        // needs no alignment, and every bit pattern is a valid $t.
+                        out.extend((0..n).map(|i| unsafe { p.add(i).read_unaligned() } as f64));
+                    } else if big {
                         out.extend(
                             bytes.chunks_exact($n).map(|b| {
                                 <$t>::from_be_bytes(b.try_into().unwrap_or([0; $n])) as f64
@@ -304,7 +312,13 @@ impl Npy {
                             while r < e {
                                 let re = (r + SUB).min(e);
                                 self.read(col, r, re, &mut v);
-                                if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                                // A branch-free test first (it vectorises); the
+                                // position only when some value is not finite.
+                                let bad = v.iter().fold(false, |b, x| b | !x.is_finite());
+                                if let Some(i) = bad
+                                    .then(|| v.iter().position(|x| !x.is_finite()))
+                                    .flatten()
+                                {
                                     if missing == Missing::Raise {
                                         return Err(Error::Parse(format!(
                                             "{}: {} at index {} (pass nan='skip' to skip NaN and infinite values)",

@@ -1,44 +1,163 @@
 //! Count, mean, variance (Chan's merge of two-pass chunk moments), min, max.
 
-/// Pairwise sum with four accumulators at the leaves: error grows with log n.
-pub fn psum(v: &[f64]) -> f64 {
-    if v.len() <= 256 {
-        let mut a = [0.0f64; 4];
-        let mut it = v.chunks_exact(4);
-        for c in &mut it {
-            for j in 0..4 {
-                a[j] += c[j];
-            }
-        }
-        let mut s = (a[0] + a[1]) + (a[2] + a[3]);
-        for &x in it.remainder() {
-            s += x;
-        }
-        return s;
+/// Values per leaf of the pairwise sums; a leaf is summed in [`LANES`] lanes.
+const LEAF: usize = 256;
+const LANES: usize = 8;
+
+/// A binary-counter tree of leaf sums: leaves pushed in order combine pairwise, so the
+/// error grows with log n and the order depends only on the number of leaves. Not
+/// recursive and without closures, so it inlines into the vectorised callers (a
+/// recursive sum stayed a call, and its leaf closure a call at the baseline ISA).
+pub struct Tree<const K: usize> {
+    stack: [[f64; K]; 64],
+    full: u64,
+}
+
+impl<const K: usize> Default for Tree<K> {
+    #[inline(always)]
+    fn default() -> Self {
+        Self::new()
     }
-    let h = v.len() / 2;
-    psum(&v[..h]) + psum(&v[h..])
+}
+
+impl<const K: usize> Tree<K> {
+    #[inline(always)]
+    pub fn new() -> Self {
+        Tree {
+            stack: [[0.0; K]; 64],
+            full: 0,
+        }
+    }
+
+    #[inline(always)]
+    pub fn push(&mut self, mut s: [f64; K]) {
+        let mut lvl = 0;
+        while self.full >> lvl & 1 == 1 {
+            for (a, b) in s.iter_mut().zip(&self.stack[lvl]) {
+                *a += b;
+            }
+            self.full &= !(1 << lvl);
+            lvl += 1;
+        }
+        self.stack[lvl] = s;
+        self.full |= 1 << lvl;
+    }
+
+    /// The sum of everything pushed: the partial sums, smallest (latest) first.
+    #[inline(always)]
+    pub fn total(&self) -> [f64; K] {
+        let mut full = self.full;
+        let mut out: Option<[f64; K]> = None;
+        while full != 0 {
+            let lvl = full.trailing_zeros() as usize;
+            full &= full - 1;
+            let mut s = self.stack[lvl];
+            if let Some(o) = out {
+                for (a, b) in s.iter_mut().zip(&o) {
+                    *a += b;
+                }
+            }
+            out = Some(s);
+        }
+        out.unwrap_or([0.0; K])
+    }
+}
+
+/// Lane sums of f(x) over one leaf, folded by a fixed tree.
+#[inline(always)]
+fn leaf_sum(c: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let mut a = [0.0f64; LANES];
+    let mut it = c.chunks_exact(LANES);
+    for x in &mut it {
+        for j in 0..LANES {
+            a[j] += f(x[j]);
+        }
+    }
+    for (j, &x) in it.remainder().iter().enumerate() {
+        a[j] += f(x);
+    }
+    fold(&a)
+}
+
+#[inline(always)]
+fn fold(a: &[f64; LANES]) -> f64 {
+    ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+}
+
+/// Pairwise sum: error grows with log n.
+#[inline(always)]
+pub fn psum(v: &[f64]) -> f64 {
+    psum_map(v, |x| x)
 }
 
 /// Sum of f(x) pairwise, without materialising f(x).
+#[inline(always)]
 pub fn psum_map(v: &[f64], f: impl Fn(f64) -> f64 + Copy) -> f64 {
-    if v.len() <= 256 {
-        let mut a = [0.0f64; 4];
-        let mut it = v.chunks_exact(4);
-        for c in &mut it {
-            for j in 0..4 {
-                a[j] += f(c[j]);
-            }
-        }
-        let mut s = (a[0] + a[1]) + (a[2] + a[3]);
-        for &x in it.remainder() {
-            s += f(x);
-        }
-        return s;
+    let mut t = Tree::<1>::new();
+    for c in v.chunks(LEAF) {
+        t.push([leaf_sum(c, f)]);
     }
-    let h = v.len() / 2;
-    psum_map(&v[..h], f) + psum_map(&v[h..], f)
+    t.total()[0]
 }
+
+/// Lane sums of y, |y| and max(y, 0) over one leaf.
+#[inline(always)]
+fn leaf_sums3(c: &[f64]) -> [f64; 3] {
+    let mut s = [[0.0f64; LANES]; 3];
+    let mut it = c.chunks_exact(LANES);
+    for x in &mut it {
+        for j in 0..LANES {
+            s[0][j] += x[j];
+            s[1][j] += x[j].abs();
+            s[2][j] += if x[j] > 0.0 { x[j] } else { 0.0 };
+        }
+    }
+    for (j, &x) in it.remainder().iter().enumerate() {
+        s[0][j] += x;
+        s[1][j] += x.abs();
+        s[2][j] += if x > 0.0 { x } else { 0.0 };
+    }
+    [fold(&s[0]), fold(&s[1]), fold(&s[2])]
+}
+
+/// Lane sums of d = y - m and d^2 over one leaf.
+#[inline(always)]
+fn leaf_dev(c: &[f64], m: f64) -> [f64; 2] {
+    let mut s = [[0.0f64; LANES]; 2];
+    let mut it = c.chunks_exact(LANES);
+    for x in &mut it {
+        for j in 0..LANES {
+            let d = x[j] - m;
+            s[0][j] += d;
+            s[1][j] += d * d;
+        }
+    }
+    for (j, &x) in it.remainder().iter().enumerate() {
+        let d = x - m;
+        s[0][j] += d;
+        s[1][j] += d * d;
+    }
+    [fold(&s[0]), fold(&s[1])]
+}
+
+/// NaN-free min and max (plain compares: they vectorise, `f64::min` does not).
+#[inline(always)]
+fn min_max(c: &[f64], mn: &mut [f64; LANES], mx: &mut [f64; LANES]) {
+    let mut it = c.chunks_exact(LANES);
+    for x in &mut it {
+        for j in 0..LANES {
+            mn[j] = if x[j] < mn[j] { x[j] } else { mn[j] };
+            mx[j] = if x[j] > mx[j] { x[j] } else { mx[j] };
+        }
+    }
+    for &x in it.remainder() {
+        mn[0] = if x < mn[0] { x } else { mn[0] };
+        mx[0] = if x > mx[0] { x } else { mx[0] };
+    }
+}
+
+/// Values per block of [`Moments::block`] (stays in L1).
+pub const BLOCK: usize = 4096;
 
 /// Moments of a set of values. `m2` is the sum of squared deviations from the mean
 /// (population variance = m2 / n). Merging follows Chan et al.; each chunk's own moments
@@ -67,69 +186,58 @@ impl Default for Moments {
 impl Moments {
     /// Moments of a chunk (NaN-free): exact two-pass moments of cache-sized blocks,
     /// merged with Chan's rule.
+    #[inline(always)]
     pub fn of(v: &[f64]) -> Moments {
         let mut m = Moments::default();
-        for b in v.chunks(4096) {
-            m.merge(&Moments::block(b));
+        for b in v.chunks(BLOCK) {
+            m.merge(&Moments::block(b).0);
         }
         m
     }
 
-    fn block(v: &[f64]) -> Moments {
+    /// Moments of a block of at most [`BLOCK`] NaN-free values, with sum |y| and
+    /// sum max(y, 0) from the same sweep (the losses of a zero output).
+    #[inline(always)]
+    pub fn block(v: &[f64]) -> (Moments, f64, f64) {
         if v.is_empty() {
-            return Moments::default();
+            return (Moments::default(), 0.0, 0.0);
         }
         let n = v.len() as f64;
-        let mut mn = [f64::INFINITY; 4];
-        let mut mx = [f64::NEG_INFINITY; 4];
-        let mut it = v.chunks_exact(4);
-        for c in &mut it {
-            for j in 0..4 {
-                mn[j] = mn[j].min(c[j]);
-                mx[j] = mx[j].max(c[j]);
-            }
+        let mut mn = [f64::INFINITY; LANES];
+        let mut mx = [f64::NEG_INFINITY; LANES];
+        let mut t = Tree::<3>::new();
+        for c in v.chunks(LEAF) {
+            min_max(c, &mut mn, &mut mx);
+            t.push(leaf_sums3(c));
         }
-        for &x in it.remainder() {
-            mn[0] = mn[0].min(x);
-            mx[0] = mx[0].max(x);
-        }
-        let min = mn[0].min(mn[1]).min(mn[2].min(mn[3]));
-        let max = mx[0].max(mx[1]).max(mx[2].max(mx[3]));
-        let mean0 = psum(v) / n;
+        let [sum, abs, pos] = t.total();
+        let min = mn.iter().fold(f64::INFINITY, |a, &b| a.min(b));
+        let max = mx.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+        let mean0 = sum / n;
         if !mean0.is_finite() {
-            return Moments {
+            let m = Moments {
                 n: v.len() as u64,
                 mean: mean0,
                 m2: f64::NAN,
                 min,
                 max,
             };
+            return (m, abs, pos);
         }
         // Two-pass with the correction term: m2 = sum d^2 - (sum d)^2 / n.
-        let mut sd = [0.0f64; 4];
-        let mut sd2 = [0.0f64; 4];
-        let mut it = v.chunks_exact(4);
-        for c in &mut it {
-            for j in 0..4 {
-                let d = c[j] - mean0;
-                sd[j] += d;
-                sd2[j] += d * d;
-            }
+        let mut t = Tree::<2>::new();
+        for c in v.chunks(LEAF) {
+            t.push(leaf_dev(c, mean0));
         }
-        for &x in it.remainder() {
-            let d = x - mean0;
-            sd[0] += d;
-            sd2[0] += d * d;
-        }
-        let sd = (sd[0] + sd[1]) + (sd[2] + sd[3]);
-        let sd2 = (sd2[0] + sd2[1]) + (sd2[2] + sd2[3]);
-        Moments {
+        let [sd, sd2] = t.total();
+        let m = Moments {
             n: v.len() as u64,
             mean: mean0 + sd / n,
             m2: (sd2 - sd * sd / n).max(0.0),
             min,
             max,
-        }
+        };
+        (m, abs, pos)
     }
 
     /// Add another set's moments (Chan's parallel rule).

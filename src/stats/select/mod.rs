@@ -29,7 +29,7 @@
 mod sweep;
 
 use super::keys::{key, value, value_bounds};
-use super::moments::{psum, psum_map, Moments};
+use super::moments::{psum, psum_map, Moments, BLOCK as MOMENT_BLOCK};
 use crate::error::{Error, Result};
 use sweep::add_task;
 
@@ -196,11 +196,32 @@ impl PassAcc {
 
     /// Add a chunk of NaN-free values.
     pub fn add(&mut self, plan: &Plan, v: &[f64]) {
+        #[cfg(target_arch = "x86_64")]
+        match crate::simd::level() {
+            // SAFETY: `level()` reports only levels whose features this CPU has.
+            crate::simd::Level::Avx512 => return unsafe { add_avx512(self, plan, v) },
+            crate::simd::Level::Avx2 => return unsafe { add_avx2(self, plan, v) },
+            _ => {}
+        }
+        self.add_impl(plan, v)
+    }
+
+    /// The body of [`add`](Self::add), instantiated per SIMD level: its sums are plain
+    /// lane arrays in a fixed order (no FMA), so every level gives the same bits.
+    #[inline(always)]
+    fn add_impl(&mut self, plan: &Plan, v: &[f64]) {
         if plan.pass == 1 {
-            self.moments.merge(&Moments::of(v));
+            // Moments and the zero-output L1 / pinball sums in one sweep per block.
+            let (mut abs, mut pos) = (0.0, 0.0);
+            for b in v.chunks(MOMENT_BLOCK) {
+                let (m, a, p) = Moments::block(b);
+                self.moments.merge(&m);
+                abs += a;
+                pos += p;
+            }
             if self.zero.len() == 2 + plan.deltas.len() {
-                self.zero[0] += psum_map(v, f64::abs);
-                self.zero[1] += psum_map(v, |y| y.max(0.0));
+                self.zero[0] += abs;
+                self.zero[1] += pos;
                 for (z, &d) in self.zero[2..].iter_mut().zip(&plan.deltas) {
                     *z += psum_map(v, |y| {
                         let a = y.abs();
@@ -239,7 +260,20 @@ impl PassAcc {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_avx2(a: &mut PassAcc, plan: &Plan, v: &[f64]) {
+    a.add_impl(plan, v)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2")]
+unsafe fn add_avx512(a: &mut PassAcc, plan: &Plan, v: &[f64]) {
+    a.add_impl(plan, v)
+}
+
 /// Count `v` into a pass-1 histogram (`1 << FIRST_BITS` bins).
+#[inline(always)]
 pub fn hist1_add(h: &mut [u64], v: &[f64]) {
     if h.len() != 1 << FIRST_BITS {
         return;
