@@ -29,9 +29,10 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
+use super::elementwise::{run, Extra, Kind};
 use super::hinge::{f32_threshold, hinge_rows_f32, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
-use crate::simd::exp::log1p_pos;
+use crate::simd::exp::{log1p_pos, LOG1P_UNIT9};
 
 /// exp of 16 f32 lanes, all <= 0 (x - max); -inf and anything below -110 give 0, NaN
 /// stays NaN.
@@ -538,4 +539,135 @@ unsafe fn hinge_row_wide<const G: bool>(
         unsafe { *dr.add(y) = (-gsum) as f32 };
     }
     Some(sc * total)
+}
+
+/// Element-wise losses of float32 data on AVX-512: binary cross-entropy with logits
+/// without `weight` and `pos_weight` in float32 lanes ([`bce_plain`]); the other kinds
+/// and options take the generic kernel (`elementwise::run`), compiled here for AVX-512.
+/// `x` may be `dst` itself (in place).
+///
+/// # Safety
+/// AVX-512F (with AVX2 and FMA).
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn elementwise<S: Src<f32> + ?Sized, const G: bool>(
+    kind: Kind,
+    x: &S,
+    y: &[f32],
+    ex: &Extra<'_, f32>,
+    off: usize,
+    per: Option<&[Cell<f32>]>,
+    dst: &[Cell<f32>],
+    gscale: f64,
+) -> f64 {
+    if kind == Kind::Bce && ex.weight.is_none() && ex.pos_weight.is_none() {
+        let n = y.len();
+        assert!(x.n() >= n && per.is_none_or(|p| p.len() >= n) && (!G || dst.len() >= n));
+        // SAFETY: AVX-512F is enabled here; lengths asserted above.
+        unsafe { bce_plain::<G>(x.base(), y, per, dst, gscale) }
+    } else {
+        run::<f32, S, true, G>(kind, x, y, ex, off, per, dst, gscale)
+    }
+}
+
+/// `avx2_f32::bce_plain` in 16 float32 lanes (the same formulas, groupings and inf/NaN
+/// cases; see there): t = e^{-|x|}, log1p(t) by `LOG1P_UNIT9`, sigma from one division,
+/// the loss summed in float64. Each vector is loaded before the same vector is stored,
+/// so `xp` may be `dst`.
+///
+/// # Safety
+/// AVX-512F; `y.len()` elements readable at `xp`, and in `per` and (when `G`) `dst`.
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn bce_plain<const G: bool>(
+    xp: *const f32,
+    y: &[f32],
+    per: Option<&[Cell<f32>]>,
+    dst: &[Cell<f32>],
+    gscale: f64,
+) -> f64 {
+    let n = y.len();
+    let (yp, dp) = (y.as_ptr(), dst.as_ptr() as *mut f32);
+    let pp = per.map(|p| p.as_ptr() as *mut f32);
+    let one = _mm512_set1_ps(1.0);
+    let sign = _mm512_set1_ps(-0.0);
+    let zero = _mm512_setzero_ps();
+    let gs = _mm512_set1_ps(gscale as f32);
+    let (mut a0, mut a1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    let widen = |v: __m512| -> (__m512d, __m512d) {
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+        (
+            _mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+            _mm512_cvtps_pd(hi),
+        )
+    };
+    // Loss (as two f64 halves) and gradient lanes of 16 logits and targets; lanes
+    // outside `keep` add nothing.
+    let mut step = |x: __m512, yv: __m512, keep: __mmask16| -> (__m512d, __m512d, __m512) {
+        let t = exp_neg(_mm512_or_ps(x, sign)); // -|x| (NaN stays NaN)
+        let mut p = _mm512_set1_ps(LOG1P_UNIT9[9] as f32);
+        for c in LOG1P_UNIT9[..9].iter().rev() {
+            p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(*c as f32));
+        }
+        let l1p = _mm512_mul_ps(t, p);
+        let inv = _mm512_div_ps(one, _mm512_add_ps(one, t));
+        let ti = _mm512_mul_ps(t, inv);
+        let pos = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, zero);
+        let (sig, sigc) = (
+            _mm512_mask_mov_ps(ti, pos, inv),
+            _mm512_mask_mov_ps(inv, pos, ti),
+        );
+        let omy = _mm512_sub_ps(one, yv);
+        let lin = _mm512_mask_mov_ps(
+            _mm512_xor_ps(_mm512_mul_ps(x, yv), sign),
+            pos,
+            _mm512_mul_ps(omy, x),
+        );
+        let (ll, lh) = widen(_mm512_maskz_mov_ps(keep, lin));
+        let (pl, ph) = widen(_mm512_maskz_mov_ps(keep, l1p));
+        let (l0, l1) = (_mm512_add_pd(ll, pl), _mm512_add_pd(lh, ph));
+        a0 = _mm512_add_pd(a0, l0);
+        a1 = _mm512_add_pd(a1, l1);
+        // (1 - y) sigma - y (1 - sigma): no 1 - sigma rounding a tiny gradient away.
+        let g = _mm512_fmsub_ps(omy, sig, _mm512_mul_ps(yv, sigc));
+        (l0, l1, _mm512_mul_ps(g, gs))
+    };
+    let narrow = |l0: __m512d, l1: __m512d| -> __m512 {
+        let (lo, hi) = (_mm512_cvtpd_ps(l0), _mm512_cvtpd_ps(l1));
+        _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+            _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+            _mm256_castps_pd(hi),
+        ))
+    };
+    let mut i = 0;
+    // SAFETY (every load and store): lanes i..i+16 with i + 16 <= n, then the last
+    // n - i lanes under a mask.
+    while i + 16 <= n {
+        let (l0, l1, g) = step(
+            unsafe { _mm512_loadu_ps(xp.add(i)) },
+            unsafe { _mm512_loadu_ps(yp.add(i)) },
+            0xFFFF,
+        );
+        if let Some(pp) = pp {
+            unsafe { _mm512_storeu_ps(pp.add(i), narrow(l0, l1)) };
+        }
+        if G {
+            unsafe { _mm512_storeu_ps(dp.add(i), g) };
+        }
+        i += 16;
+    }
+    if i < n {
+        let k: __mmask16 = ((1u32 << (n - i)) - 1) as __mmask16;
+        let (l0, l1, g) = step(
+            unsafe { _mm512_maskz_loadu_ps(k, xp.add(i)) },
+            unsafe { _mm512_maskz_loadu_ps(k, yp.add(i)) },
+            k,
+        );
+        if let Some(pp) = pp {
+            unsafe { _mm512_mask_storeu_ps(pp.add(i), k, narrow(l0, l1)) };
+        }
+        if G {
+            unsafe { _mm512_mask_storeu_ps(dp.add(i), k, g) };
+        }
+    }
+    _mm512_reduce_add_pd(_mm512_add_pd(a0, a1))
 }

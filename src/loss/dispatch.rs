@@ -181,7 +181,20 @@ macro_rules! f32_overrides {
 
 #[cfg(target_arch = "x86_64")]
 fn avx512_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
-    f32_overrides!(k, super::avx512_f32)
+    use super::avx512_f32::elementwise;
+    let mut k = f32_overrides!(k, super::avx512_f32);
+    // SAFETY (every closure): installed only on the AVX-512 level.
+    let ew: Ew<f32> =
+        |k, x, y, e, o, p, d, g| unsafe { elementwise::<[f32], false>(k, x, y, e, o, p, d, g) };
+    let ewg: Ew<f32> =
+        |k, x, y, e, o, p, d, g| unsafe { elementwise::<[f32], true>(k, x, y, e, o, p, d, g) };
+    let ewi: EwIn<f32> = |k, d, y, e, o, p, g| unsafe {
+        elementwise::<Cells<'_, f32>, true>(k, &Cells(d), y, e, o, p, d, g)
+    };
+    install(&mut k.ew, ew);
+    install(&mut k.ew_grad, ewg);
+    install(&mut k.ew_inplace, ewi);
+    k
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -244,6 +257,13 @@ mod tests {
             );
         }
         if avail.contains(&Level::Avx512) {
+            let (b, k) = (
+                avx512::kernels::<f32>(),
+                avx512_f32(avx512::kernels::<f32>()),
+            );
+            assert!(k.ew as usize != b.ew as usize);
+            assert!(k.ew_grad as usize != b.ew_grad as usize);
+            assert!(k.ew_inplace as usize != b.ew_inplace as usize);
             check(
                 avx512::kernels(),
                 avx512_f32(avx512::kernels()),

@@ -434,8 +434,8 @@ fn hinge_float32_wide_rows_every_level() {
     set_level(Level::best());
 }
 
-/// float32 BCE with logits (the AVX2 level's float32-lane kernel, the generic ones
-/// elsewhere) against float64 formulas on the same float32 inputs, every level and
+/// float32 BCE with logits (the float32-lane kernels of the AVX2 and AVX-512 levels, the
+/// generic one at the scalar level) against float64 formulas on the same float32 inputs, every level and
 /// every tail length; in place bit-identical to out of place.
 #[test]
 fn bce_float32_every_level() {
