@@ -7,6 +7,7 @@ use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use rayon::prelude::*;
 
 use super::{caught, detached, to_py};
 use crate::error::{Error, Result as CoreResult};
@@ -14,7 +15,7 @@ use crate::io::npy::Npy;
 use crate::io::text::{self, TextOpts};
 use crate::io::{Column, Missing, Progress, ScanInfo};
 use crate::stats::counts::{IntCounts, StrCounts};
-use crate::stats::select::{hist1_add, PassAcc, Selector};
+use crate::stats::select::{hist1_add, Hist1Shards, PassAcc, Selector};
 use crate::stats::ser;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -97,12 +98,35 @@ impl RegState {
         let mut s = lock(&self.sel);
         let sel: &mut Selector = &mut s;
         detached(py, || {
-            // Per-chunk parts keep the merge order fixed: the same chunks give the
-            // same bits whatever else happens.
-            let mut part = PassAcc::part(&sel.plan);
-            part.add(&sel.plan, v);
-            hist1_add(&mut sel.acc.hist1, v);
-            sel.acc.merge(&part);
+            // Fixed sub-chunks of the chunk, accumulated on the pool and merged in
+            // order: the same chunks give the same bits whatever the thread count.
+            const SUB: usize = 1 << 20;
+            let plan = &sel.plan;
+            if v.len() <= SUB {
+                let mut part = PassAcc::part(plan);
+                part.add(plan, v);
+                hist1_add(&mut sel.acc.hist1, v);
+                sel.acc.merge(&part);
+                return Ok(());
+            }
+            let pool = crate::parallel::pool()?;
+            let shards = Hist1Shards::new(pool.current_num_threads());
+            let parts: Vec<PassAcc> = pool.install(|| {
+                v.par_chunks(SUB)
+                    .map(|c| {
+                        let mut a = PassAcc::part(plan);
+                        a.add(plan, c);
+                        if plan.pass == 1 {
+                            shards.add(c);
+                        }
+                        a
+                    })
+                    .collect()
+            });
+            for p in &parts {
+                sel.acc.merge(p);
+            }
+            shards.fold_into(&mut sel.acc.hist1);
             Ok(())
         })
         .map_err(to_py)
