@@ -11,11 +11,16 @@ import threading
 import headstart as hs
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import reference_stats as ref
+
+try:  # an independent Huber location (IRLS at a fixed scale), when installed
+    from statsmodels.robust import norms as sm_norms
+except ImportError:  # pragma: no cover
+    sm_norms = None
 
 # ----------------------------------------------------------------- strategies
 
@@ -94,6 +99,31 @@ def _check_regression(r, v, qs, deltas):
 def test_regression_array_equals_numpy(v, qs):
     r = hs.scan(v, kind="regression", quantiles=qs, huber_delta=[1.0, 0.1])
     check_regression(r, v, qs, [1.0, 0.1])
+
+
+@pytest.mark.skipif(sm_norms is None, reason="statsmodels is not installed")
+@settings(max_examples=150, deadline=None)
+@given(
+    hnp.arrays(np.float64, st.integers(1, 300),
+               elements=st.one_of(st.floats(-1e3, 1e3), st.integers(-20, 20).map(float))),
+    st.sampled_from([0.05, 1.0, 1.345, 30.0]),
+)
+def test_huber_location_matches_statsmodels(v, d):
+    """statsmodels' M-estimate of location with HuberT(t=delta) at scale 1 is the root
+    of sum clip(y - c, -delta, delta): it must agree with ours to ~1e-12 of the data's
+    magnitude. Where psi is zero on a whole interval both are roots; ours is the
+    midpoint (the documented convention), so there the check is that both are roots."""
+    big = max(1.0, float(np.abs(v).max()))
+    try:
+        want = float(sm_norms.estimate_location(
+            v, 1.0, norm=sm_norms.HuberT(t=d), tol=1e-14 * big, maxiter=100_000))
+    except ValueError:  # its IRLS did not converge at this tolerance
+        assume(False)
+    got = hs.scan(v, kind="regression", huber_delta=d).huber_location(d)
+    if not math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-11 * big):
+        psi = lambda c: float(np.clip(v - c, -d, d).sum())  # noqa: E731
+        tol = 1e-9 * d * v.size
+        assert abs(psi(got)) <= tol and abs(psi(want)) <= tol, (got, want)
 
 
 @settings(max_examples=40, deadline=None)
