@@ -11,7 +11,7 @@ use super::{parse_err, Column, Missing, Progress, ScanInfo};
 use crate::error::{Error, Result};
 use crate::parallel::pool;
 use crate::stats::counts::StrCounts;
-use crate::stats::select::{Hist1Shards, PassAcc, Plan, Selector, Speculation};
+use crate::stats::select::{Hist1Shards, Selector, Speculation};
 
 /// Target block size: large enough to amortise per-block work (a pass-1 histogram is
 /// 8 MiB), small enough that a batch of blocks per thread stays under ~100 MiB.
@@ -729,35 +729,6 @@ fn parse_pass(
     read_blocks(path, opts, pass, prog, &parse, f)
 }
 
-/// Accumulate chunks into a pass accumulator: parts in parallel, merged in order.
-/// Pass-1 histogram counts go to `shards` (folded in by the caller at the end of the
-/// pass), so a part does not allocate, zero and merge 8 MiB per block.
-fn accumulate(
-    plan: &Plan,
-    acc: &mut PassAcc,
-    chunks: &[&[f64]],
-    shards: &Hist1Shards,
-) -> Result<()> {
-    let pool = pool()?;
-    let parts: Vec<PassAcc> = pool.install(|| {
-        chunks
-            .par_iter()
-            .map(|c| {
-                let mut a = PassAcc::part(plan);
-                a.add(plan, c);
-                if plan.pass == 1 {
-                    shards.add(c);
-                }
-                a
-            })
-            .collect()
-    });
-    for p in &parts {
-        acc.merge(p);
-    }
-    Ok(())
-}
-
 /// Exact regression statistics of one column of a text file.
 ///
 /// Pass 1 parses the file; its first few million values are a sample from which
@@ -787,10 +758,10 @@ pub fn scan_regression(
     let name = parse_pass(path, opts, 1, prog, &mut |parts: Vec<Parsed>| {
         let chunks: Vec<&[f64]> = parts.iter().map(|p| &p.0[..]).collect();
         let plan = sel.plan.clone();
-        accumulate(&plan, &mut sel.acc, &chunks, &shards)?;
+        sel.acc.add_parallel(&plan, &chunks, &shards)?;
         if let Some(sp) = spec.as_mut() {
             let plan = sp.plan.clone();
-            accumulate(&plan, &mut sp.acc, &chunks, &shards)?;
+            sp.acc.add_parallel(&plan, &chunks, &shards)?;
             if sp.collected() > SPEC_LIMIT {
                 spec = None;
             }
@@ -812,7 +783,7 @@ pub fn scan_regression(
                 if let Some(sp) = spec.as_mut() {
                     let plan = sp.plan.clone();
                     let chunks: Vec<&[f64]> = sample.chunks(1 << 20).collect();
-                    accumulate(&plan, &mut sp.acc, &chunks, &shards)?;
+                    sp.acc.add_parallel(&plan, &chunks, &shards)?;
                 }
                 sample = Vec::new();
             }
@@ -826,7 +797,7 @@ pub fn scan_regression(
             info.passes += 1;
             let plan = sel.plan.clone();
             let chunks: Vec<&[f64]> = sample.chunks(1 << 20).collect();
-            accumulate(&plan, &mut sel.acc, &chunks, &shards)?;
+            sel.acc.add_parallel(&plan, &chunks, &shards)?;
             prog.report(info.passes, total, total)?;
         }
         return Ok((info, name));
@@ -840,7 +811,7 @@ pub fn scan_regression(
         parse_pass(path, opts, info.passes, prog, &mut |parts: Vec<Parsed>| {
             let chunks: Vec<&[f64]> = parts.iter().map(|p| &p.0[..]).collect();
             let plan = sel.plan.clone();
-            accumulate(&plan, &mut sel.acc, &chunks, &shards)
+            sel.acc.add_parallel(&plan, &chunks, &shards)
         })?;
         more = sel.finish_pass()?;
     }

@@ -179,40 +179,40 @@ macro_rules! f32_overrides {
     }};
 }
 
+/// Install module `$m`'s float32 element-wise kernels (`$m::elementwise`: BCE with
+/// logits in float32 lanes, the rest generic) over `$k`'s.
+///
+/// Safety contract: only use this for a module whose level is the current level.
+#[cfg(target_arch = "x86_64")]
+macro_rules! f32_elementwise {
+    ($k:expr, $m:path) => {{
+        use $m as m;
+        let mut k = $k;
+        // SAFETY (every closure): see the macro's doc.
+        let ew: Ew<f32> = |k, x, y, e, o, p, d, g| unsafe {
+            m::elementwise::<[f32], false>(k, x, y, e, o, p, d, g)
+        };
+        let ewg: Ew<f32> = |k, x, y, e, o, p, d, g| unsafe {
+            m::elementwise::<[f32], true>(k, x, y, e, o, p, d, g)
+        };
+        let ewi: EwIn<f32> = |k, d, y, e, o, p, g| unsafe {
+            m::elementwise::<Cells<'_, f32>, true>(k, &Cells(d), y, e, o, p, d, g)
+        };
+        install(&mut k.ew, ew);
+        install(&mut k.ew_grad, ewg);
+        install(&mut k.ew_inplace, ewi);
+        k
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 fn avx512_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
-    use super::avx512_f32::elementwise;
-    let mut k = f32_overrides!(k, super::avx512_f32);
-    // SAFETY (every closure): installed only on the AVX-512 level.
-    let ew: Ew<f32> =
-        |k, x, y, e, o, p, d, g| unsafe { elementwise::<[f32], false>(k, x, y, e, o, p, d, g) };
-    let ewg: Ew<f32> =
-        |k, x, y, e, o, p, d, g| unsafe { elementwise::<[f32], true>(k, x, y, e, o, p, d, g) };
-    let ewi: EwIn<f32> = |k, d, y, e, o, p, g| unsafe {
-        elementwise::<Cells<'_, f32>, true>(k, &Cells(d), y, e, o, p, d, g)
-    };
-    install(&mut k.ew, ew);
-    install(&mut k.ew_grad, ewg);
-    install(&mut k.ew_inplace, ewi);
-    k
+    f32_elementwise!(f32_overrides!(k, super::avx512_f32), super::avx512_f32)
 }
 
 #[cfg(target_arch = "x86_64")]
 fn avx2_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
-    use super::avx2_f32::elementwise;
-    let mut k = f32_overrides!(k, super::avx2_f32);
-    // SAFETY (every closure): installed only on the AVX2 level.
-    let ew: Ew<f32> =
-        |k, x, y, e, o, p, d, g| unsafe { elementwise::<[f32], false>(k, x, y, e, o, p, d, g) };
-    let ewg: Ew<f32> =
-        |k, x, y, e, o, p, d, g| unsafe { elementwise::<[f32], true>(k, x, y, e, o, p, d, g) };
-    let ewi: EwIn<f32> = |k, d, y, e, o, p, g| unsafe {
-        elementwise::<Cells<'_, f32>, true>(k, &Cells(d), y, e, o, p, d, g)
-    };
-    install(&mut k.ew, ew);
-    install(&mut k.ew_grad, ewg);
-    install(&mut k.ew_inplace, ewi);
-    k
+    f32_elementwise!(f32_overrides!(k, super::avx2_f32), super::avx2_f32)
 }
 
 pub(crate) fn kernels<T: Elem>() -> Kernels<T> {

@@ -7,7 +7,6 @@ use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use rayon::prelude::*;
 
 use super::{caught, detached, to_py};
 use crate::error::{Error, Result as CoreResult};
@@ -109,23 +108,9 @@ impl RegState {
                 sel.acc.merge(&part);
                 return Ok(());
             }
-            let pool = crate::parallel::pool()?;
-            let shards = Hist1Shards::new(pool.current_num_threads());
-            let parts: Vec<PassAcc> = pool.install(|| {
-                v.par_chunks(SUB)
-                    .map(|c| {
-                        let mut a = PassAcc::part(plan);
-                        a.add(plan, c);
-                        if plan.pass == 1 {
-                            shards.add(c);
-                        }
-                        a
-                    })
-                    .collect()
-            });
-            for p in &parts {
-                sel.acc.merge(p);
-            }
+            let shards = Hist1Shards::new(crate::parallel::pool()?.current_num_threads());
+            let chunks: Vec<&[f64]> = v.chunks(SUB).collect();
+            sel.acc.add_parallel(plan, &chunks, &shards)?;
             shards.fold_into(&mut sel.acc.hist1);
             Ok(())
         })

@@ -316,6 +316,38 @@ impl Hist1Shards {
     }
 }
 
+impl PassAcc {
+    /// Accumulate `chunks` on the pool: one [`part`](PassAcc::part) per chunk, merged in
+    /// chunk order, so the float sums depend on the chunking only, never on the thread
+    /// count; pass-1 histogram counts go to `shards` (the caller folds them in at the end
+    /// of the pass, [`Hist1Shards::fold_into`]).
+    pub fn add_parallel(
+        &mut self,
+        plan: &Plan,
+        chunks: &[&[f64]],
+        shards: &Hist1Shards,
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        let parts: Vec<PassAcc> = crate::parallel::pool()?.install(|| {
+            chunks
+                .par_iter()
+                .map(|c| {
+                    let mut a = PassAcc::part(plan);
+                    a.add(plan, c);
+                    if plan.pass == 1 {
+                        shards.add(c);
+                    }
+                    a
+                })
+                .collect()
+        });
+        for p in &parts {
+            self.merge(p);
+        }
+        Ok(())
+    }
+}
+
 /// One region of a pass's layout, in key order.
 #[derive(Clone, Copy, Debug)]
 enum Region {
