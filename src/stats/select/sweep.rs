@@ -78,8 +78,33 @@ fn bounds<const W: usize>(tp: &TaskPlan) -> ([i64; W], [i64; W]) {
     (lo, hi)
 }
 
-/// Fold lane sums and what the scalar path summed into the task's gaps.
-fn finish(ta: &mut TaskAcc, n: &[u64], s1: &[[f64; L]], s2: &[[f64; L]], gs: &[(u64, f64, f64)]) {
+/// The values of one 8-value step outside every gap (bit l of `out` clear): the plain
+/// path.
+#[inline(always)]
+fn inside(tp: &TaskPlan, ta: &mut TaskAcc, gs: &mut [(u64, f64, f64)], c: &[f64], out: u32) {
+    if out != 0xFF {
+        for (l, &x) in c.iter().enumerate() {
+            if out >> l & 1 == 0 {
+                one(tp, ta, gs, x);
+            }
+        }
+    }
+}
+
+/// The last values (fewer than a step) the plain way, then the lane sums and what the
+/// plain path summed folded into the task's gaps.
+fn finish(
+    tp: &TaskPlan,
+    ta: &mut TaskAcc,
+    rest: &[f64],
+    n: &[u64],
+    s1: &[[f64; L]],
+    s2: &[[f64; L]],
+    mut gs: Vec<(u64, f64, f64)>,
+) {
+    for &y in rest {
+        one(tp, ta, &mut gs, y);
+    }
     let tree = |a: &[f64; L]| ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     for (gi, gap) in ta.gaps.iter_mut().enumerate() {
         gap.merge(&Gap {
@@ -135,26 +160,15 @@ mod x86 {
                 s1[gi] = _mm512_add_pd(s1[gi], dm);
                 s2[gi] = _mm512_add_pd(s2[gi], _mm512_mul_pd(dm, dm));
             }
-            if out != 0xFF {
-                for (l, &x) in c.iter().enumerate() {
-                    if out >> l & 1 == 0 {
-                        one(tp, ta, &mut gs, x);
-                    }
-                }
-            }
+            inside(tp, ta, &mut gs, c, out as u32);
         }
-        for &y in it.remainder() {
-            one(tp, ta, &mut gs, y);
-        }
-        let a1: Vec<[f64; L]> = s1
-            .iter()
-            .map(|&x| std::mem::transmute::<__m512d, [f64; L]>(x))
-            .collect();
-        let a2: Vec<[f64; L]> = s2
-            .iter()
-            .map(|&x| std::mem::transmute::<__m512d, [f64; L]>(x))
-            .collect();
-        finish(ta, &n, &a1, &a2, &gs);
+        // SAFETY: a __m512d is 8 f64 lanes.
+        let lanes = |v: &[__m512d]| -> Vec<[f64; L]> {
+            v.iter()
+                .map(|&x| unsafe { std::mem::transmute::<__m512d, [f64; L]>(x) })
+                .collect()
+        };
+        finish(tp, ta, it.remainder(), &n, &lanes(&s1), &lanes(&s2), gs);
     }
 
     /// AVX2: the same 8 lanes as two 4-lane halves, so both levels sum identically.
@@ -201,26 +215,15 @@ mod x86 {
                     s2[gi][h] = _mm256_add_pd(s2[gi][h], _mm256_mul_pd(dm, dm));
                 }
             }
-            if out != 0xFF {
-                for (l, &x) in c.iter().enumerate() {
-                    if out >> l & 1 == 0 {
-                        one(tp, ta, &mut gs, x);
-                    }
-                }
-            }
+            inside(tp, ta, &mut gs, c, out);
         }
-        for &y in it.remainder() {
-            one(tp, ta, &mut gs, y);
-        }
-        let a1: Vec<[f64; L]> = s1
-            .iter()
-            .map(|x| std::mem::transmute::<[__m256d; 2], [f64; L]>(*x))
-            .collect();
-        let a2: Vec<[f64; L]> = s2
-            .iter()
-            .map(|x| std::mem::transmute::<[__m256d; 2], [f64; L]>(*x))
-            .collect();
-        finish(ta, &n, &a1, &a2, &gs);
+        // SAFETY: two __m256d are 8 f64 lanes.
+        let lanes = |v: &[[__m256d; 2]]| -> Vec<[f64; L]> {
+            v.iter()
+                .map(|&x| unsafe { std::mem::transmute::<[__m256d; 2], [f64; L]>(x) })
+                .collect()
+        };
+        finish(tp, ta, it.remainder(), &n, &lanes(&s1), &lanes(&s2), gs);
     }
 
     pub(super) const AVX512: [Sweep; MAX_FAST] =
