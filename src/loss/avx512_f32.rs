@@ -29,7 +29,7 @@ use std::arch::x86_64::*;
 use std::cell::Cell;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
-use super::elementwise::{run, Extra, Kind};
+use super::elementwise::{f32_level, Extra, Kind};
 use super::hinge::{f32_threshold, hinge_rows_f32, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{log1p_pos, LOG1P_UNIT9};
@@ -560,14 +560,8 @@ pub(crate) unsafe fn elementwise<S: Src<f32> + ?Sized, const G: bool>(
     dst: &[Cell<f32>],
     gscale: f64,
 ) -> f64 {
-    if kind == Kind::Bce && ex.weight.is_none() && ex.pos_weight.is_none() {
-        let n = y.len();
-        assert!(x.n() >= n && per.is_none_or(|p| p.len() >= n) && (!G || dst.len() >= n));
-        // SAFETY: AVX-512F is enabled here; lengths asserted above.
-        unsafe { bce_plain::<G>(x.base(), y, per, dst, gscale) }
-    } else {
-        run::<f32, S, true, G>(kind, x, y, ex, off, per, dst, gscale)
-    }
+    // SAFETY: this level's features are enabled here.
+    unsafe { f32_level::<S, G>(kind, x, y, ex, off, per, dst, gscale, bce_plain::<G>) }
 }
 
 /// `avx2_f32::bce_plain` in 16 float32 lanes (the same formulas, groupings and inf/NaN

@@ -548,6 +548,41 @@ fn sub<'a, T>(ex: &Extra<'a, T>, start: usize, len: usize) -> Extra<'a, T> {
     }
 }
 
+/// A SIMD level's float32 kernel of unweighted BCE with logits (`bce_plain` of
+/// `avx2_f32` / `avx512_f32`): logits, targets, per-element losses, gradient, scale.
+pub(crate) type BcePlain =
+    unsafe fn(*const f32, &[f32], Option<&[Cell<f32>]>, &[Cell<f32>], f64) -> f64;
+
+/// The float32 element-wise entry of a SIMD level: unweighted BCE with logits goes to
+/// the level's float32-lane `bce`, every other kind and option to the generic kernel.
+/// Inlines into the level's `#[target_feature]` wrapper, so the generic kernel is
+/// compiled for that level.
+///
+/// # Safety
+/// The CPU runs `bce`'s level.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn f32_level<S: Src<f32> + ?Sized, const G: bool>(
+    kind: Kind,
+    x: &S,
+    y: &[f32],
+    ex: &Extra<'_, f32>,
+    off: usize,
+    per: Option<&[Cell<f32>]>,
+    dst: &[Cell<f32>],
+    gscale: f64,
+    bce: BcePlain,
+) -> f64 {
+    if kind == Kind::Bce && ex.weight.is_none() && ex.pos_weight.is_none() {
+        let n = y.len();
+        assert!(x.n() >= n && per.is_none_or(|p| p.len() >= n) && (!G || dst.len() >= n));
+        // SAFETY: the caller vouches for the level; lengths asserted above.
+        unsafe { bce(x.base(), y, per, dst, gscale) }
+    } else {
+        run::<f32, S, true, G>(kind, x, y, ex, off, per, dst, gscale)
+    }
+}
+
 /// The kernel entry for in-place runs: source and destination are the same cells.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
