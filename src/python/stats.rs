@@ -14,7 +14,7 @@ use crate::io::npy::Npy;
 use crate::io::text::{self, TextOpts};
 use crate::io::{Column, Missing, Progress, ScanInfo};
 use crate::stats::counts::{IntCounts, StrCounts};
-use crate::stats::select::{hist1_add, Hist1Shards, PassAcc, Selector};
+use crate::stats::select::{Hist1Shards, Selector};
 use crate::stats::ser;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -100,17 +100,9 @@ impl RegState {
             // Fixed sub-chunks of the chunk, accumulated on the pool and merged in
             // order: the same chunks give the same bits whatever the thread count.
             const SUB: usize = 1 << 20;
-            let plan = &sel.plan;
-            if v.len() <= SUB {
-                let mut part = PassAcc::part(plan);
-                part.add(plan, v);
-                hist1_add(&mut sel.acc.hist1, v);
-                sel.acc.merge(&part);
-                return Ok(());
-            }
             let shards = Hist1Shards::new(crate::parallel::pool()?.current_num_threads());
             let chunks: Vec<&[f64]> = v.chunks(SUB).collect();
-            sel.acc.add_parallel(plan, &chunks, &shards)?;
+            sel.acc.add_parallel(&sel.plan, &chunks, &shards)?;
             shards.fold_into(&mut sel.acc.hist1);
             Ok(())
         })

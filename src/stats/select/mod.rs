@@ -320,7 +320,8 @@ impl PassAcc {
     /// Accumulate `chunks` on the pool: one [`part`](PassAcc::part) per chunk, merged in
     /// chunk order, so the float sums depend on the chunking only, never on the thread
     /// count; pass-1 histogram counts go to `shards` (the caller folds them in at the end
-    /// of the pass, [`Hist1Shards::fold_into`]).
+    /// of the pass, [`Hist1Shards::fold_into`]). A single chunk runs here, its counts
+    /// straight into this histogram (no shard is allocated).
     pub fn add_parallel(
         &mut self,
         plan: &Plan,
@@ -328,6 +329,13 @@ impl PassAcc {
         shards: &Hist1Shards,
     ) -> Result<()> {
         use rayon::prelude::*;
+        if let [c] = chunks {
+            let mut a = PassAcc::part(plan);
+            a.add(plan, c);
+            hist1_add(&mut self.hist1, c);
+            self.merge(&a);
+            return Ok(());
+        }
         let parts: Vec<PassAcc> = crate::parallel::pool()?.install(|| {
             chunks
                 .par_iter()
