@@ -27,42 +27,49 @@
 
 use std::arch::x86_64::*;
 use std::cell::Cell;
+use std::mem::MaybeUninit;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
 use super::elementwise::{f32_level, Extra, Kind};
 use super::hinge::{f32_threshold, hinge_rows_f32, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
-use crate::simd::exp::{log1p_pos, LOG1P_UNIT9};
+use crate::simd::exp::{log1p_pos, log1p_unit, LOG1P_UNIT9, POLY6};
+
+/// x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln 2 = HI + LO with HI's low 12 bits
+/// zero, so n * HI is exact for |n| < 2^12, i.e. |x| < 2839), and p = e^r by a degree-7
+/// Taylor polynomial (truncation 5e-9): e^x = 2^n p. Returns (n, p).
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+fn exp_parts(x: __m512) -> (__m512, __m512) {
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+    );
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_145_75), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428_606_8e-6), r);
+    let mut p = _mm512_set1_ps(1.0 / 5040.0);
+    for c in [
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    }
+    (n, p)
+}
 
 /// exp of 16 f32 lanes, all <= 0 (x - max); -inf and anything below -110 give 0, NaN
 /// stays NaN.
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
 fn exp_neg(d: __m512) -> __m512 {
-    {
-        // max_ps returns its second operand when either is NaN: d second keeps a NaN.
-        let d = _mm512_max_ps(_mm512_set1_ps(-110.0), d);
-        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-            _mm512_mul_ps(d, _mm512_set1_ps(std::f32::consts::LOG2_E)),
-        );
-        // ln 2 = HI + LO with HI's low 12 bits zero, so n * HI is exact for |n| < 2^12.
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_145_75), d);
-        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428_606_8e-6), r);
-        let mut p = _mm512_set1_ps(1.0 / 5040.0);
-        for c in [
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-            1.0,
-            1.0,
-        ] {
-            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
-        }
-        // p 2^n in one instruction, rounded once also when the result is subnormal.
-        _mm512_scalef_ps(p, n)
-    }
+    // max_ps returns its second operand when either is NaN: d second keeps a NaN.
+    let (n, p) = exp_parts(_mm512_max_ps(_mm512_set1_ps(-110.0), d));
+    // p 2^n in one instruction, rounded once also when the result is subnormal.
+    _mm512_scalef_ps(p, n)
 }
 
 /// Cross-entropy rows (index targets) of float32 logits: up to 16 classes 16 rows at a
@@ -96,6 +103,7 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
     if c > 16 {
         return one_by_one(0, rows, losses);
     }
+    let flat = Flat::new(c);
     let mut r0 = 0;
     while r0 + 16 <= rows {
         // SAFETY: rows r0..r0+16 are in bounds (asserted above); targets were checked by
@@ -104,7 +112,7 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
             group16::<G>(
                 xp,
                 dp,
-                c,
+                &flat,
                 r0,
                 &targets[r0..r0 + 16],
                 ctx,
@@ -165,130 +173,277 @@ fn reduce16<const MAX: bool>(mut row: impl FnMut(usize) -> __m512) -> __m512 {
     level::<MAX, false, 0x88, 0xDD>(w0, w1)
 }
 
-/// Lane of row r in `reduce16`'s result (a 4x4 transpose, its own inverse).
-const fn lane_of(r: usize) -> i32 {
-    (4 * (r % 4) + r / 4) as i32
+/// Row maxima within this range take `group16`; beyond it the exponents of the
+/// Cody-Waite reduction (`exp_parts`, exact for |x| < 2839) would not be exact.
+const GROUP_MAX: f32 = 2048.0;
+/// Logits are clamped up to this before the reduction: exp(-2560 - m) is 0 in float32 for
+/// every row max m >= -GROUP_MAX, as exp(x - m) is for the clamped x.
+const GROUP_FLOOR: f32 = -2560.0;
+
+/// Lane maps for `group16` with c <= 16 classes: 16 rows of c logits are c full vectors
+/// (the "flat" layout), vector k holding elements 16k..16k+16 of the group.
+struct Flat {
+    c: usize,
+    /// lane i of flat vector k: its row, (16k + i) / c (a `permutexvar` index that
+    /// broadcasts per-row values, held in row order, to the flat lanes)
+    row_of: [__m512i; 16],
+    /// lane i of flat vector k: its class, (16k + i) % c
+    col_of: [__m512i; 16],
+    /// row r's c elements from flat vectors `first[r]` and `first[r] + 1` (a
+    /// `permutex2var` index: lane j < c picks element 16 first[r] + (r c % 16) + j)
+    pick: [__m512i; 16],
+    first: [usize; 16],
 }
 
-/// 16 full rows (from `r0`), one register each, with the per-row maxima and sums reduced
-/// 16 at a time (`reduce16`) and the loss and gradient scale computed lane-wise for the
-/// 16 rows. Returns false, writing nothing, when a row has a NaN or a non-finite max (the
-/// caller then takes those rows one at a time). In place (`dp` == `xp`): every read of a
-/// row (its logits, its target logit) happens before that row is written.
+impl Flat {
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn new(c: usize) -> Flat {
+        let zero = _mm512_setzero_si512();
+        let (mut row_of, mut col_of, mut pick) = ([zero; 16], [zero; 16], [zero; 16]);
+        let mut first = [0; 16];
+        // SAFETY (the loads): 16-element arrays.
+        for k in 0..c {
+            let row: [i32; 16] = std::array::from_fn(|i| ((16 * k + i) / c) as i32);
+            let col: [i32; 16] = std::array::from_fn(|i| ((16 * k + i) % c) as i32);
+            row_of[k] = unsafe { _mm512_loadu_si512(row.as_ptr().cast()) };
+            col_of[k] = unsafe { _mm512_loadu_si512(col.as_ptr().cast()) };
+        }
+        for r in 0..16 {
+            let (k0, o) = (r * c / 16, r * c % 16);
+            // The second vector is only read when the row crosses into it; for the last
+            // row (o + c <= 16) index the first vector again.
+            first[r] = k0.min(c.saturating_sub(2));
+            let base = 16 * (k0 - first[r]) + o;
+            let idx: [i32; 16] = std::array::from_fn(|j| (base + j.min(c - 1)) as i32);
+            pick[r] = unsafe { _mm512_loadu_si512(idx.as_ptr().cast()) };
+        }
+        Flat {
+            c,
+            row_of,
+            col_of,
+            pick,
+            first,
+        }
+    }
+}
+
+/// Bits `pos..pos + len` (len <= 16) of a bit string held in little-endian words.
+#[inline(always)]
+fn bits(words: &[u64; 4], pos: usize, len: usize) -> u32 {
+    let (w, o) = (pos / 64, pos % 64);
+    let mut v = words[w] >> o;
+    if o + len > 64 {
+        v |= words[w + 1] << (64 - o);
+    }
+    (v & ((1u64 << len) - 1)) as u32
+}
+
+/// 16 full rows (from `r0`) of c <= 16 classes, computed in the flat layout (`Flat`): the
+/// 16c logits are c full vectors, so the exp runs on c vectors with every lane used (16
+/// rows one per register used c of the 16 lanes). Per-row values reach the flat lanes by
+/// one permute; per-row sums are gathered from the flat vectors by one two-source permute
+/// per row and reduced 16 rows at a time (`reduce16`).
+///
+/// The exps come without the subtraction x - m: e^(x - m) = 2^(n - n_m) e^r e^(-r_m),
+/// with x = n ln2 + r reduced from x itself (exactly, see `exp_parts`) and m = n_m ln2 +
+/// r_m the row max. So no rounding of x - m needs compensating (a TwoSum of six
+/// operations per vector in the row layout); each flat lane computes e' = 2^(n - n_m) p(r)
+/// and the row's s' = sum of e' over the non-maximal entries. Then per row in float64,
+/// with Q = e^(-r_m): s = s' Q (the sum without one max entry, as in the other kernels),
+/// loss = w_y ((m - x_y) + log1p(s)), softmax = e' Q / (1 + s), and the target entry
+/// p_y - 1 = ((e_y - 1) - s) / (1 + s), where e_y - 1 is exactly 0 for a maximal target
+/// (so a confident row keeps relative accuracy) and otherwise e'_y Q - 1, whose error
+/// is small against |(e_y - 1) - s| >= 1. One division per 8 rows (`log1p_unit` gives
+/// 1/(1 + s) with the logarithm). Ties for the max: every maximal entry is left out of s'
+/// and the extra ones are added back as p(r_m) each (the same bits they computed).
+///
+/// Returns false, writing nothing, when a row has a NaN (its e' is NaN, so s' is) or a
+/// row max outside +-`GROUP_MAX`. In place (`dp` == `xp`): every read of x happens before
+/// the first write.
 ///
 /// # Safety
-/// AVX-512F; rows `r0..r0 + 16` of `c <= 16` elements readable at `xp` (and writable at
-/// `dp` when `G`); targets in `[0, c)` or `ctx.ignore_index`.
-#[target_feature(enable = "avx512f,avx2,fma")]
+/// AVX-512F; rows `r0..r0 + 16` of `fl.c <= 16` elements readable at `xp` (and writable
+/// at `dp` when `G`); targets in `[0, c)` or `ctx.ignore_index`.
+#[target_feature(enable = "avx512f,avx2,fma,popcnt")]
 #[allow(clippy::needless_range_loop)]
 unsafe fn group16<const G: bool>(
     xp: *const f32,
     dp: *mut f32,
-    c: usize,
+    fl: &Flat,
     r0: usize,
     tg: &[i64],
     ctx: &CeCtx<'_>,
     losses: &mut [f64],
 ) -> bool {
+    let c = fl.c;
     let valid: __mmask16 = ((1u32 << c) - 1) as __mmask16;
     // SAFETY: the caller guarantees the 16 rows.
     let (xb, db) = unsafe { (xp.add(r0 * c), dp.wrapping_add(r0 * c)) };
     let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
-    let zero = _mm512_setzero_ps();
-    let one = _mm512_set1_ps(1.0);
-    // Targets: the target lane of each row (none when ignored), weights, target logits.
-    let mut ymask = [0u16; 16];
-    let mut wy = [0.0f64; 16];
-    let mut xy = [0.0f32; 16];
-    for j in 0..16 {
-        let t = tg[j];
-        if t != ctx.ignore_index {
-            ymask[j] = 1 << t;
-            wy[j] = ctx.weight.map_or(1.0, |w| w[t as usize]);
-            // SAFETY: t < c, so the element is in row j.
-            xy[j] = unsafe { *xb.add(j * c + t as usize) };
-        }
-    }
-    let mut bad: __mmask16 = 0;
+    let nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     let m = reduce16::<true>(
         #[inline(always)]
         |r| {
             // SAFETY: row r is in bounds; lanes past c are not read.
-            let v = unsafe { _mm512_mask_loadu_ps(ninf, valid, xb.add(r * c)) };
-            bad |= _mm512_mask_cmp_ps_mask::<_CMP_UNORD_Q>(valid, v, v);
-            v
+            unsafe { _mm512_mask_loadu_ps(ninf, valid, xb.add(r * c)) }
         },
     );
-    bad |= _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(_mm512_abs_ps(m), _mm512_set1_ps(f32::INFINITY));
-    if bad != 0 {
+    // Row order from here on. (A NaN max fails the compare.)
+    let m = _mm512_permutexvar_ps(nat, m);
+    let inside = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(_mm512_abs_ps(m), _mm512_set1_ps(GROUP_MAX));
+    if inside != 0xFFFF {
         return false;
     }
-    let mut ex = [zero; 16];
+    // Targets, 16 lanes: live rows, class (0 for ignored rows, whose lanes are not used),
+    // class to match (-1: none), the target logits and weights.
+    // SAFETY: 16 targets.
+    let (t0, t1) = unsafe {
+        (
+            _mm512_loadu_si512(tg.as_ptr().cast()),
+            _mm512_loadu_si512(tg.as_ptr().add(8).cast()),
+        )
+    };
+    let ig = _mm512_set1_epi64(ctx.ignore_index);
+    let live = (_mm512_cmpneq_epi64_mask(t0, ig) as u16)
+        | ((_mm512_cmpneq_epi64_mask(t1, ig) as u16) << 8);
+    let t32 = _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(t0)),
+        _mm512_cvtepi64_epi32(t1),
+    );
+    let tsel = _mm512_maskz_mov_epi32(live, t32);
+    let tmatch = _mm512_mask_mov_epi32(_mm512_set1_epi32(-1), live, t32);
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let pos = _mm512_add_epi32(_mm512_mullo_epi32(iota, _mm512_set1_epi32(c as i32)), tsel);
+    // SAFETY: j c + t < 16 c (t < c, checked by `prepare`; 0 for ignored rows).
+    let xy = unsafe { _mm512_i32gather_ps::<4>(pos, xb.cast()) };
+    let (nm, _) = exp_parts(m);
+    // Only vectors 0..c (and en[c], which the last row's permute may name) are written
+    // and read: zero-filling both arrays cost 32 stores per group.
+    let mut ev = [MaybeUninit::<__m512>::uninit(); 16];
+    let mut en = [MaybeUninit::<__m512>::uninit(); 17];
+    en[c].write(_mm512_setzero_ps());
+    let mut eqw = [0u64; 4];
+    let mut neq = 0;
+    for k in 0..c {
+        // SAFETY: flat vector k lies within the group's 16 c elements.
+        let x = unsafe { _mm512_loadu_ps(xb.add(16 * k)) };
+        let ri = fl.row_of[k];
+        // max_ps returns its second operand when either is NaN: x second keeps a NaN.
+        let (n, p) = exp_parts(_mm512_max_ps(_mm512_set1_ps(GROUP_FLOOR), x));
+        let e = _mm512_scalef_ps(p, _mm512_sub_ps(n, _mm512_permutexvar_ps(ri, nm)));
+        let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, _mm512_permutexvar_ps(ri, m));
+        eqw[k / 4] |= (eq as u64) << (16 * (k % 4));
+        neq += eq.count_ones();
+        ev[k].write(e);
+        en[k].write(_mm512_maskz_mov_ps(!eq, e));
+    }
     let s = reduce16::<false>(
         #[inline(always)]
         |r| {
-            // SAFETY: as above (row r is still unwritten here).
-            let v = unsafe { _mm512_mask_loadu_ps(ninf, valid, xb.add(r * c)) };
-            let mb = _mm512_permutexvar_ps(_mm512_set1_epi32(lane_of(r)), m);
-            // Lanes past the row get d = 0 (exp(-inf) would take the slow underflow path).
-            let d = _mm512_maskz_sub_ps(valid, v, mb);
-            // x - m rounds in float32 (by up to |d| 2^-24 relative to exp(d), 2e-6 at d = -35):
-            // its rounding error lo (TwoSum) is put back as exp(d + lo) = exp(d) (1 + lo).
-            let z = _mm512_sub_ps(d, v);
-            let lo = _mm512_add_ps(
-                _mm512_sub_ps(v, _mm512_sub_ps(d, z)),
-                _mm512_sub_ps(_mm512_setzero_ps(), _mm512_add_ps(mb, z)),
-            );
-            let fin = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(valid, d, _mm512_set1_ps(-104.0));
-            let e = exp_neg(d);
-            let e = _mm512_mask_fmadd_ps(e, fin, lo, e);
-            if G {
-                ex[r] = e; // kept for the gradient (registers or one full-width spill)
-            }
-            // Sum without one maximal entry (its exp is exactly 1): ties add their 1s.
-            let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(valid, d, zero);
-            _mm512_maskz_mov_ps(valid & !(eq & eq.wrapping_neg()), e)
+            let k = fl.first[r];
+            // SAFETY: k + 1 <= c (`Flat::new`): written above.
+            let (a, b) = unsafe { (en[k].assume_init(), en[k + 1].assume_init()) };
+            _mm512_maskz_permutex2var_ps(valid, a, fl.pick[r], b)
         },
     );
-    // Lane-wise over the 16 rows, in row order.
-    let nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    let (m, s) = (_mm512_permutexvar_ps(nat, m), _mm512_permutexvar_ps(nat, s));
-    let (mut ma, mut sa) = ([0.0f32; 16], [0.0f32; 16]);
-    // SAFETY: 16-element arrays.
+    let s = _mm512_permutexvar_ps(nat, s);
+    if _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(s, s) != 0 {
+        return false;
+    }
+    // r_m as each maximal entry computed it; e'_y (as the flat lanes compute it).
+    let r_m = _mm512_fnmadd_ps(
+        nm,
+        _mm512_set1_ps(1.428_606_8e-6),
+        _mm512_fnmadd_ps(nm, _mm512_set1_ps(0.693_145_75), m),
+    );
+    let (ny, py) = exp_parts(_mm512_max_ps(_mm512_set1_ps(GROUP_FLOOR), xy));
+    let ey = _mm512_scalef_ps(py, _mm512_sub_ps(ny, nm));
+    let ymax = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(xy, m);
+    let (mut sa, mut ma, mut rma, mut xya, mut eya) = (
+        [0.0f32; 16],
+        [0.0f32; 16],
+        [0.0f32; 16],
+        [0.0f32; 16],
+        [0.0f32; 16],
+    );
+    let mut wy = [0.0f64; 16];
+    // SAFETY: 16-element arrays; the weight gathers read classes < c of a c-entry slice.
     unsafe {
-        _mm512_storeu_ps(ma.as_mut_ptr(), m);
         _mm512_storeu_ps(sa.as_mut_ptr(), s);
+        _mm512_storeu_ps(ma.as_mut_ptr(), m);
+        _mm512_storeu_ps(rma.as_mut_ptr(), r_m);
+        _mm512_storeu_ps(xya.as_mut_ptr(), xy);
+        _mm512_storeu_ps(eya.as_mut_ptr(), ey);
+        let (w0, w1) = match ctx.weight {
+            None => (_mm512_set1_pd(1.0), _mm512_set1_pd(1.0)),
+            Some(w) => (
+                _mm512_i32gather_pd::<8>(_mm512_castsi512_si256(tsel), w.as_ptr().cast()),
+                _mm512_i32gather_pd::<8>(_mm512_extracti64x4_epi64::<1>(tsel), w.as_ptr().cast()),
+            ),
+        };
+        _mm512_storeu_pd(wy.as_mut_ptr(), _mm512_maskz_mov_pd(live as u8, w0));
+        _mm512_storeu_pd(
+            wy.as_mut_ptr().add(8),
+            _mm512_maskz_mov_pd((live >> 8) as u8, w1),
+        );
     }
-    // Branch-free loops, so they vectorise (log1p's divisions 8 rows at a time; the
-    // select inside one loop kept it scalar).
-    let mut l = [0.0f64; 16];
+    let mut s1 = [0.0f64; 16];
     for j in 0..16 {
-        l[j] = wy[j] * ((ma[j] as f64 - xy[j] as f64) + log1p_pos::<true>(sa[j] as f64, 5));
+        s1[j] = sa[j] as f64;
+    }
+    if neq != 16 {
+        // Ties: the same p(r_m) bits each maximal entry computed.
+        let mut pm = [0.0f32; 16];
+        // SAFETY: a 16-element array.
+        unsafe { _mm512_storeu_ps(pm.as_mut_ptr(), exp_parts(m).1) };
+        for j in 0..16 {
+            let extra = bits(&eqw, j * c, c).count_ones() as f64 - 1.0;
+            s1[j] += extra * pm[j] as f64;
+        }
+    }
+    let (mut sx, mut l1p, mut inv, mut q) =
+        ([0.0f64; 16], [0.0f64; 16], [0.0f64; 16], [0.0f64; 16]);
+    for j in 0..16 {
+        let r = -(rma[j] as f64);
+        let mut p = POLY6[6];
+        for k in (0..6).rev() {
+            p = p.mul_add(r, POLY6[k]);
+        }
+        q[j] = p;
+        sx[j] = s1[j] * p;
+        (l1p[j], inv[j]) = log1p_unit::<true>(sx[j], 5, |v| 1.0 / v);
     }
     for j in 0..16 {
-        losses[j] = if ymask[j] != 0 { l[j] } else { 0.0 };
+        let l = wy[j] * ((ma[j] as f64 - xya[j] as f64) + l1p[j]);
+        // (An ignored row's stand-in class may hold -inf: no 0 * inf.)
+        losses[j] = if (live >> j) & 1 != 0 { l } else { 0.0 };
     }
     if G {
-        let mut gw = [0.0f32; 16];
+        let (mut av, mut gt) = ([0.0f32; 16], [0.0f32; 16]);
         for j in 0..16 {
-            gw[j] = (ctx.g * wy[j]) as f32; // 0 for ignored rows: their gradient is 0
+            // Ignored rows have w = 0: a = 0, and no lane matches their class.
+            let gw = ctx.g * wy[j];
+            let dy = if (ymax >> j) & 1 != 0 {
+                0.0
+            } else {
+                eya[j] as f64 * q[j] - 1.0
+            };
+            av[j] = (gw * q[j] * inv[j]) as f32;
+            gt[j] = (gw * ((dy - sx[j]) * inv[j])) as f32;
         }
-        // SAFETY: 16-element array.
-        let gw = unsafe { _mm512_loadu_ps(gw.as_ptr()) };
-        let a = _mm512_mul_ps(gw, _mm512_div_ps(one, _mm512_add_ps(one, s)));
-        // -s a: the target entry's gradient p_y - 1 = ((e_y - 1) - s)/(1 + s) is
-        // (e_y - 1) a + this.
-        let sa_neg = _mm512_mul_ps(_mm512_sub_ps(zero, s), a);
-        for r in 0..16 {
-            let ar = _mm512_permutexvar_ps(_mm512_set1_epi32(r as i32), a);
-            let tr = _mm512_permutexvar_ps(_mm512_set1_epi32(r as i32), sa_neg);
-            let e = ex[r];
-            // SAFETY: row r of dst is in bounds (every read of x is done).
-            unsafe {
-                let g = _mm512_mul_ps(e, ar);
-                let gt = _mm512_fmadd_ps(_mm512_sub_ps(e, one), ar, tr);
-                _mm512_mask_storeu_ps(db.add(r * c), valid, _mm512_mask_mov_ps(g, ymask[r], gt));
-            }
+        // SAFETY: 16-element arrays.
+        let (av, gt) = unsafe { (_mm512_loadu_ps(av.as_ptr()), _mm512_loadu_ps(gt.as_ptr())) };
+        for k in 0..c {
+            let ri = fl.row_of[k];
+            // SAFETY: written for every k < c above.
+            let g = _mm512_mul_ps(
+                unsafe { ev[k].assume_init() },
+                _mm512_permutexvar_ps(ri, av),
+            );
+            let tm = _mm512_cmpeq_epi32_mask(fl.col_of[k], _mm512_permutexvar_epi32(ri, tmatch));
+            let g = _mm512_mask_permutexvar_ps(g, tm, ri, gt);
+            // SAFETY: flat vector k of the group's gradient rows (every read of x is done).
+            unsafe { _mm512_storeu_ps(db.add(16 * k), g) };
         }
     }
     true

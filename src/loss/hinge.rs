@@ -11,7 +11,7 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
-use super::{dispatch, pairwise, Reduction};
+use super::{dispatch, pairwise, task_sum, Reduction};
 use crate::error::{Error, Result};
 use crate::ops::kernel::{load, store, Cells, Elem, Src};
 use crate::simd::L;
@@ -471,7 +471,7 @@ pub fn hinge<T: Elem>(
                 .map(|(ti, pc)| {
                     let (r0, r1) = (ti * rpt, ti * rpt + pc.len());
                     (k.hinge)(&x[r0 * c..r1 * c], &targets[r0..r1], &h, pc);
-                    pc.iter().sum::<f64>()
+                    task_sum(pc)
                 })
                 .collect()
         }),
@@ -487,7 +487,7 @@ pub fn hinge<T: Elem>(
                         let (r0, r1) = (ti * rpt, ti * rpt + pc.len());
                         let d = Cell::from_mut(gc).as_slice_of_cells();
                         (k.hinge_grad)(&x[r0 * c..r1 * c], d, &targets[r0..r1], &h, pc);
-                        pc.iter().sum::<f64>()
+                        task_sum(pc)
                     })
                     .collect()
             })
@@ -519,7 +519,7 @@ pub fn hinge_inplace<T: Elem>(
                     &h,
                     pc,
                 );
-                pc.iter().sum::<f64>()
+                task_sum(pc)
             })
             .collect()
     });

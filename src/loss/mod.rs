@@ -51,5 +51,23 @@ pub(crate) fn pairwise(v: &[f64]) -> f64 {
     }
 }
 
+/// Sum of one task's per-item losses in 8 interleaved lanes combined pairwise: a fixed
+/// order (the result depends only on the slice), and it vectorises, where a plain
+/// `iter().sum()` is one dependent add per item (a few percent of a (262144, 10) float32
+/// cross-entropy).
+pub(crate) fn task_sum(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let mut ch = v.chunks_exact(8);
+    for c in &mut ch {
+        for j in 0..8 {
+            acc[j] += c[j];
+        }
+    }
+    for (a, x) in acc.iter_mut().zip(ch.remainder()) {
+        *a += x;
+    }
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+}
+
 #[cfg(test)]
 mod tests;
