@@ -4,26 +4,36 @@
 //! Why hand-written kernels: the generic small-class path (`ce::ce_small_group`) packs 16
 //! rows into f64 lanes, which costs a scalar transpose in and out of the lane layout
 //! (160 loads and 160 stores for 16 rows of 10 classes) and f64 arithmetic for f32 data;
-//! perf showed it flat, dominated by that gather/scatter and by spills. Here a row of
-//! C <= 16 float32 logits is one masked load into a 16-lane register, the exp runs on 16
-//! f32 lanes, the gradient row is one masked store, and the per-row max and sum of 16
-//! rows are reduced together by a transposing shuffle tree (15 steps instead of 16
-//! horizontal reductions). Tried and dropped on the way: one row at a time with
-//! horizontal reductions (about 60% of this one's speed), and 16 rows transposed by
-//! AVX-512 gathers and scatters (the scatters made the gradient slower than before).
+//! perf showed it flat, dominated by that gather/scatter and by spills.
+//!
+//! Up to 16 classes (`group16`): 16 rows of c logits are c full vectors (the flat layout),
+//! so the exps run with every lane used and the gradient goes out in c full stores; per-row
+//! values reach the lanes by one permute, per-row sums come back through one two-source
+//! permute per row and a transposing shuffle tree (`reduce16`: 15 steps for 16 rows).
+//! Each row is shifted by its target logit, not its max, which saves the max reduction
+//! (see `group16`). History, measured single-threaded on (262144, 10): one row per
+//! register (masked loads, c of 16 lanes used, max and sum each reduced by `reduce16`,
+//! TwoSum-compensated x - m) took about 2.9 ms; the flat layout with the max shift 2.2 ms;
+//! the target shift 1.75 ms (forward 2.4 -> 1.3 ms). Tried and dropped: one row at a time
+//! with horizontal reductions (about 60% of the first one's speed), 16 rows transposed by
+//! AVX-512 gathers and scatters (the scatters were slow), the row max from the flat
+//! vectors by two-source permutes instead of 16 masked loads (slower), and one instance
+//! per class count (no gain).
 //!
 //! Accuracy (float32 arithmetic for the probabilities, float64 for the loss); the Rust
 //! test `float32_rows_every_level` holds it to 2e-7 relative for the loss and
 //! 3e-7 relative (plus two subnormal ulps) for the gradient, against float64:
-//! - x - m rounds in float32; its TwoSum error is put back into the exp;
 //! - exp: Cody-Waite reduction with FMA, degree-7 Taylor on |r| <= ln2/2 (truncation
 //!   5e-9), the scale by `vscalefps`, which rounds subnormal results once;
-//! - the sum excludes one maximal entry (its exp is exactly 1), so a confident row keeps
-//!   the relative accuracy of s and log1p(s) (loss = (m - x_y) + log1p(s) in float64);
-//! - the target entry's gradient is ((e_y - 1) - s)/(1 + s), without cancellation.
+//! - `group16` reduces each x itself (exactly) and scales by 2^(n - n_y), so there is no
+//!   rounded x - x_y; `row_wide` rounds x - m in float32 and puts its TwoSum error back;
+//! - the sums leave out one entry whose exp is exactly 1 (the target in `group16`, a
+//!   maximal entry in `row_wide`), so a confident row keeps the relative accuracy of its
+//!   tiny sum and of log1p of it, and the target entry's gradient has no cancellation.
 //!
-//! Groups holding a NaN or a non-finite row max, the last rows of a task, and label
-//! smoothing take the generic path.
+//! Groups holding a NaN, a +inf, a target logit beyond +-2048 or a loss above ~88 (see
+//! `group16`), rows with a non-finite max (`row_wide`), the last rows of a task, and
+//! label smoothing take the generic path.
 
 use std::arch::x86_64::*;
 use std::cell::Cell;
@@ -173,11 +183,11 @@ fn reduce16<const MAX: bool>(mut row: impl FnMut(usize) -> __m512) -> __m512 {
     level::<MAX, false, 0x88, 0xDD>(w0, w1)
 }
 
-/// Row maxima within this range take `group16`; beyond it the exponents of the
+/// Target logits within this range take `group16`; beyond it the exponents of the
 /// Cody-Waite reduction (`exp_parts`, exact for |x| < 2839) would not be exact.
 const GROUP_MAX: f32 = 2048.0;
-/// Logits are clamped up to this before the reduction: exp(-2560 - m) is 0 in float32 for
-/// every row max m >= -GROUP_MAX, as exp(x - m) is for the clamped x.
+/// Logits are clamped up to this before the reduction: exp(-2560 - x_y) is 0 in float32
+/// for every target logit x_y >= -GROUP_MAX, as exp(x - x_y) is for the clamped x.
 const GROUP_FLOOR: f32 = -2560.0;
 
 /// Lane maps for `group16` with c <= 16 classes: 16 rows of c logits are c full vectors
@@ -227,44 +237,36 @@ impl Flat {
     }
 }
 
-/// Bits `pos..pos + len` (len <= 16) of a bit string held in little-endian words.
-#[inline(always)]
-fn bits(words: &[u64; 4], pos: usize, len: usize) -> u32 {
-    let (w, o) = (pos / 64, pos % 64);
-    let mut v = words[w] >> o;
-    if o + len > 64 {
-        v |= words[w + 1] << (64 - o);
-    }
-    (v & ((1u64 << len) - 1)) as u32
-}
-
 /// 16 full rows (from `r0`) of c <= 16 classes, computed in the flat layout (`Flat`): the
 /// 16c logits are c full vectors, so the exp runs on c vectors with every lane used (16
 /// rows one per register used c of the 16 lanes). Per-row values reach the flat lanes by
 /// one permute; per-row sums are gathered from the flat vectors by one two-source permute
 /// per row and reduced 16 rows at a time (`reduce16`).
 ///
-/// The exps come without the subtraction x - m: e^(x - m) = 2^(n - n_m) e^r e^(-r_m),
-/// with x = n ln2 + r reduced from x itself (exactly, see `exp_parts`) and m = n_m ln2 +
-/// r_m the row max. So no rounding of x - m needs compensating (a TwoSum of six
-/// operations per vector in the row layout); each flat lane computes e' = 2^(n - n_m) p(r)
-/// and the row's s' = sum of e' over the non-maximal entries. Then per row in float64,
-/// with Q = e^(-r_m): s = s' Q (the sum without one max entry, as in the other kernels),
-/// loss = w_y ((m - x_y) + log1p(s)), softmax = e' Q / (1 + s), and the target entry
-/// p_y - 1 = ((e_y - 1) - s) / (1 + s), where e_y - 1 is exactly 0 for a maximal target
-/// (so a confident row keeps relative accuracy) and otherwise e'_y Q - 1, whose error
-/// is small against |(e_y - 1) - s| >= 1. One division per 8 rows (`log1p_unit` gives
-/// 1/(1 + s) with the logarithm). Ties for the max: every maximal entry is left out of s'
-/// and the extra ones are added back as p(r_m) each (the same bits they computed).
+/// Each row is shifted by its *target* logit instead of its max:
+///   loss = lse - x_y = log1p(t),  t = sum_{i != y} e^(x_i - x_y),
+///   softmax = e^(x_i - x_y) / (1 + t),  p_y - 1 = -t / (1 + t).
+/// No row maximum is needed (its transposing reduction was a third of the group's time),
+/// and the accuracy the max shift gives is kept: a confident correct row has a tiny t,
+/// computed with full relative accuracy, and the target entry's gradient has no
+/// cancellation; a row whose target is not its max has t >= 1. The exps come without the
+/// subtraction x - x_y: e^(x - x_y) = 2^(n - n_y) e^r e^(-r_y), with x = n ln2 + r reduced
+/// from x itself (exactly, see `exp_parts`), so no rounding of x - x_y needs compensating;
+/// each flat lane computes e' = 2^(n - n_y) p(r), the row's t is Q = e^(-r_y) (float64)
+/// times the sum of e' over the non-target lanes. One division per 8 rows (`log1p_unit`
+/// gives 1/(1 + t) with the logarithm).
 ///
-/// Returns false, writing nothing, when a row has a NaN (its e' is NaN, so s' is) or a
-/// row max outside +-`GROUP_MAX`. In place (`dp` == `xp`): every read of x happens before
-/// the first write.
+/// Returns false, writing nothing, when a target logit lies outside +-`GROUP_MAX` (or is
+/// NaN), or a row's t is not finite: a NaN in the row, +inf, or a logit so far above the
+/// target's (about 88) that e^(x_i - x_y) overflows float32 (a loss above 88; the generic
+/// path takes those rows). Ignored rows are shifted by `GROUP_MAX`, under which their exps
+/// vanish; their loss and gradient are 0. In place (`dp` == `xp`): every read of x
+/// happens before the first write.
 ///
 /// # Safety
 /// AVX-512F; rows `r0..r0 + 16` of `fl.c <= 16` elements readable at `xp` (and writable
-/// at `dp` when `G`); targets in `[0, c)` or `ctx.ignore_index`.
-#[target_feature(enable = "avx512f,avx2,fma,popcnt")]
+/// at `dp` when `G`); 16 targets in `[0, c)` or `ctx.ignore_index`.
+#[target_feature(enable = "avx512f,avx2,fma")]
 #[allow(clippy::needless_range_loop)]
 unsafe fn group16<const G: bool>(
     xp: *const f32,
@@ -279,21 +281,6 @@ unsafe fn group16<const G: bool>(
     let valid: __mmask16 = ((1u32 << c) - 1) as __mmask16;
     // SAFETY: the caller guarantees the 16 rows.
     let (xb, db) = unsafe { (xp.add(r0 * c), dp.wrapping_add(r0 * c)) };
-    let ninf = _mm512_set1_ps(f32::NEG_INFINITY);
-    let nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    let m = reduce16::<true>(
-        #[inline(always)]
-        |r| {
-            // SAFETY: row r is in bounds; lanes past c are not read.
-            unsafe { _mm512_mask_loadu_ps(ninf, valid, xb.add(r * c)) }
-        },
-    );
-    // Row order from here on. (A NaN max fails the compare.)
-    let m = _mm512_permutexvar_ps(nat, m);
-    let inside = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(_mm512_abs_ps(m), _mm512_set1_ps(GROUP_MAX));
-    if inside != 0xFFFF {
-        return false;
-    }
     // Targets, 16 lanes: live rows, class (0 for ignored rows, whose lanes are not used),
     // class to match (-1: none), the target logits and weights.
     // SAFETY: 16 targets.
@@ -316,64 +303,25 @@ unsafe fn group16<const G: bool>(
     let pos = _mm512_add_epi32(_mm512_mullo_epi32(iota, _mm512_set1_epi32(c as i32)), tsel);
     // SAFETY: j c + t < 16 c (t < c, checked by `prepare`; 0 for ignored rows).
     let xy = unsafe { _mm512_i32gather_ps::<4>(pos, xb.cast()) };
-    let (nm, _) = exp_parts(m);
-    // Only vectors 0..c (and en[c], which the last row's permute may name) are written
-    // and read: zero-filling both arrays cost 32 stores per group.
-    let mut ev = [MaybeUninit::<__m512>::uninit(); 16];
-    let mut en = [MaybeUninit::<__m512>::uninit(); 17];
-    en[c].write(_mm512_setzero_ps());
-    let mut eqw = [0u64; 4];
-    let mut neq = 0;
-    for k in 0..c {
-        // SAFETY: flat vector k lies within the group's 16 c elements.
-        let x = unsafe { _mm512_loadu_ps(xb.add(16 * k)) };
-        let ri = fl.row_of[k];
-        // max_ps returns its second operand when either is NaN: x second keeps a NaN.
-        let (n, p) = exp_parts(_mm512_max_ps(_mm512_set1_ps(GROUP_FLOOR), x));
-        let e = _mm512_scalef_ps(p, _mm512_sub_ps(n, _mm512_permutexvar_ps(ri, nm)));
-        let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, _mm512_permutexvar_ps(ri, m));
-        eqw[k / 4] |= (eq as u64) << (16 * (k % 4));
-        neq += eq.count_ones();
-        ev[k].write(e);
-        en[k].write(_mm512_maskz_mov_ps(!eq, e));
-    }
-    let s = reduce16::<false>(
-        #[inline(always)]
-        |r| {
-            let k = fl.first[r];
-            // SAFETY: k + 1 <= c (`Flat::new`): written above.
-            let (a, b) = unsafe { (en[k].assume_init(), en[k + 1].assume_init()) };
-            _mm512_maskz_permutex2var_ps(valid, a, fl.pick[r], b)
-        },
-    );
-    let s = _mm512_permutexvar_ps(nat, s);
-    if _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(s, s) != 0 {
+    let xy = _mm512_mask_mov_ps(_mm512_set1_ps(GROUP_MAX), live, xy);
+    // (A NaN fails the compare.)
+    let inside = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(_mm512_abs_ps(xy), _mm512_set1_ps(GROUP_MAX));
+    if inside != 0xFFFF {
         return false;
     }
-    // r_m as each maximal entry computed it; e'_y (as the flat lanes compute it).
-    let r_m = _mm512_fnmadd_ps(
-        nm,
+    let (ny, _) = exp_parts(xy);
+    // r_y as the target lane computes it, and per row (before the flat loop, so the
+    // out-of-order core can overlap it with the exps) Q = e^(-r_y) and w_y.
+    let r_y = _mm512_fnmadd_ps(
+        ny,
         _mm512_set1_ps(1.428_606_8e-6),
-        _mm512_fnmadd_ps(nm, _mm512_set1_ps(0.693_145_75), m),
+        _mm512_fnmadd_ps(ny, _mm512_set1_ps(0.693_145_75), xy),
     );
-    let (ny, py) = exp_parts(_mm512_max_ps(_mm512_set1_ps(GROUP_FLOOR), xy));
-    let ey = _mm512_scalef_ps(py, _mm512_sub_ps(ny, nm));
-    let ymax = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(xy, m);
-    let (mut sa, mut ma, mut rma, mut xya, mut eya) = (
-        [0.0f32; 16],
-        [0.0f32; 16],
-        [0.0f32; 16],
-        [0.0f32; 16],
-        [0.0f32; 16],
-    );
+    let mut rya = [0.0f32; 16];
     let mut wy = [0.0f64; 16];
     // SAFETY: 16-element arrays; the weight gathers read classes < c of a c-entry slice.
     unsafe {
-        _mm512_storeu_ps(sa.as_mut_ptr(), s);
-        _mm512_storeu_ps(ma.as_mut_ptr(), m);
-        _mm512_storeu_ps(rma.as_mut_ptr(), r_m);
-        _mm512_storeu_ps(xya.as_mut_ptr(), xy);
-        _mm512_storeu_ps(eya.as_mut_ptr(), ey);
+        _mm512_storeu_ps(rya.as_mut_ptr(), r_y);
         let (w0, w1) = match ctx.weight {
             None => (_mm512_set1_pd(1.0), _mm512_set1_pd(1.0)),
             Some(w) => (
@@ -387,49 +335,66 @@ unsafe fn group16<const G: bool>(
             _mm512_maskz_mov_pd((live >> 8) as u8, w1),
         );
     }
-    let mut s1 = [0.0f64; 16];
+    let mut q = [0.0f64; 16];
     for j in 0..16 {
-        s1[j] = sa[j] as f64;
-    }
-    if neq != 16 {
-        // Ties: the same p(r_m) bits each maximal entry computed.
-        let mut pm = [0.0f32; 16];
-        // SAFETY: a 16-element array.
-        unsafe { _mm512_storeu_ps(pm.as_mut_ptr(), exp_parts(m).1) };
-        for j in 0..16 {
-            let extra = bits(&eqw, j * c, c).count_ones() as f64 - 1.0;
-            s1[j] += extra * pm[j] as f64;
-        }
-    }
-    let (mut sx, mut l1p, mut inv, mut q) =
-        ([0.0f64; 16], [0.0f64; 16], [0.0f64; 16], [0.0f64; 16]);
-    for j in 0..16 {
-        let r = -(rma[j] as f64);
+        let r = -(rya[j] as f64);
         let mut p = POLY6[6];
         for k in (0..6).rev() {
             p = p.mul_add(r, POLY6[k]);
         }
         q[j] = p;
-        sx[j] = s1[j] * p;
-        (l1p[j], inv[j]) = log1p_unit::<true>(sx[j], 5, |v| 1.0 / v);
+    }
+    // Only vectors 0..c (and en[c], which the last row's permute may name) are written
+    // and read: zero-filling the arrays cost 32 stores per group.
+    let mut ev = [MaybeUninit::<__m512>::uninit(); 16];
+    let mut en = [MaybeUninit::<__m512>::uninit(); 17];
+    en[c].write(_mm512_setzero_ps());
+    let mut tms = [0 as __mmask16; 16];
+    for k in 0..c {
+        // SAFETY: flat vector k lies within the group's 16 c elements.
+        let x = unsafe { _mm512_loadu_ps(xb.add(16 * k)) };
+        let ri = fl.row_of[k];
+        // max_ps returns its second operand when either is NaN: x second keeps a NaN.
+        let (n, p) = exp_parts(_mm512_max_ps(_mm512_set1_ps(GROUP_FLOOR), x));
+        let e = _mm512_scalef_ps(p, _mm512_sub_ps(n, _mm512_permutexvar_ps(ri, ny)));
+        let tm = _mm512_cmpeq_epi32_mask(fl.col_of[k], _mm512_permutexvar_epi32(ri, tmatch));
+        tms[k] = tm;
+        ev[k].write(e);
+        en[k].write(_mm512_maskz_mov_ps(!tm, e));
+    }
+    let s = reduce16::<false>(
+        #[inline(always)]
+        |r| {
+            let k = fl.first[r];
+            // SAFETY: k + 1 <= c (`Flat::new`): written above.
+            let (a, b) = unsafe { (en[k].assume_init(), en[k + 1].assume_init()) };
+            _mm512_maskz_permutex2var_ps(valid, a, fl.pick[r], b)
+        },
+    );
+    // Row order.
+    let nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    let s = _mm512_permutexvar_ps(nat, s);
+    if _mm512_cmp_ps_mask::<_CMP_LT_OQ>(s, _mm512_set1_ps(f32::INFINITY)) != 0xFFFF {
+        return false;
+    }
+    let mut sa = [0.0f32; 16];
+    // SAFETY: a 16-element array.
+    unsafe { _mm512_storeu_ps(sa.as_mut_ptr(), s) };
+    let (mut t, mut l1p, mut inv) = ([0.0f64; 16], [0.0f64; 16], [0.0f64; 16]);
+    for j in 0..16 {
+        t[j] = sa[j] as f64 * q[j];
+        (l1p[j], inv[j]) = log1p_unit::<true>(t[j], 5, |v| 1.0 / v);
     }
     for j in 0..16 {
-        let l = wy[j] * ((ma[j] as f64 - xya[j] as f64) + l1p[j]);
-        // (An ignored row's stand-in class may hold -inf: no 0 * inf.)
-        losses[j] = if (live >> j) & 1 != 0 { l } else { 0.0 };
+        losses[j] = wy[j] * l1p[j]; // 0 for ignored rows (w = 0, t finite)
     }
     if G {
+        // Ignored rows have w = 0: a = 0, and no lane matches their class.
         let (mut av, mut gt) = ([0.0f32; 16], [0.0f32; 16]);
         for j in 0..16 {
-            // Ignored rows have w = 0: a = 0, and no lane matches their class.
             let gw = ctx.g * wy[j];
-            let dy = if (ymax >> j) & 1 != 0 {
-                0.0
-            } else {
-                eya[j] as f64 * q[j] - 1.0
-            };
             av[j] = (gw * q[j] * inv[j]) as f32;
-            gt[j] = (gw * ((dy - sx[j]) * inv[j])) as f32;
+            gt[j] = (-gw * (t[j] * inv[j])) as f32;
         }
         // SAFETY: 16-element arrays.
         let (av, gt) = unsafe { (_mm512_loadu_ps(av.as_ptr()), _mm512_loadu_ps(gt.as_ptr())) };
@@ -440,8 +405,7 @@ unsafe fn group16<const G: bool>(
                 unsafe { ev[k].assume_init() },
                 _mm512_permutexvar_ps(ri, av),
             );
-            let tm = _mm512_cmpeq_epi32_mask(fl.col_of[k], _mm512_permutexvar_epi32(ri, tmatch));
-            let g = _mm512_mask_permutexvar_ps(g, tm, ri, gt);
+            let g = _mm512_mask_permutexvar_ps(g, tms[k], ri, gt);
             // SAFETY: flat vector k of the group's gradient rows (every read of x is done).
             unsafe { _mm512_storeu_ps(db.add(16 * k), g) };
         }
