@@ -26,10 +26,16 @@ import numpy as np
 SHAPES = [(262144, 10), (16384, 1000), (1024, 32768), (128, 262144)]
 
 
-def timeit(f, repeat):
+def timeit(f, repeat, budget=0.2):
+    """Median time of f: at least `repeat` calls, more for fast calls (about `budget`
+    seconds of them, at most 500): a (262144, 10) loss takes about a millisecond, and
+    7 calls of it swung the ratio by 2x on a shared machine."""
+    t0 = time.perf_counter()
     f()
+    first = time.perf_counter() - t0
+    n = max(repeat, min(500, int(budget / max(first, 1e-6))))
     ts = []
-    for _ in range(repeat):
+    for _ in range(n):
         t0 = time.perf_counter()
         f()
         ts.append(time.perf_counter() - t0)
