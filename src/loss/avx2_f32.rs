@@ -26,44 +26,18 @@ use super::ce::{ce_rows, f32_rows_by_row, CeCtx};
 use super::elementwise::{f32_level, Extra, Kind};
 use super::hinge::{f32_threshold, hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
-use crate::simd::exp::{log1p_pos, log1p_unit, LOG1P_UNIT9, POLY6};
+use crate::simd::exp::{
+    log1p_pos, log1p_unit, EXP7_F32, LN2_HI_F32, LN2_LO_F32, LOG1P_UNIT9, POLY6,
+};
 
 /// exp of 8 f32 lanes, all <= 0 (x - max); -inf and anything below -110 give 0, NaN
-/// stays NaN. Cody-Waite reduction and degree-7 Taylor as in `avx512_f32`; the scale
-/// 2^n (n >= -159) is applied as 2^(n - n/2) 2^(n/2), two normal powers of two: the
-/// first product is exact, so a subnormal result is rounded once, as `vscalefps` does.
+/// stays NaN: [`exp_parts`] and [`scale2`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn exp_neg(d: __m256) -> __m256 {
     // max_ps returns its second operand when either is NaN: d second keeps a NaN.
-    let d = _mm256_max_ps(_mm256_set1_ps(-110.0), d);
-    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
-        d,
-        _mm256_set1_ps(std::f32::consts::LOG2_E),
-    ));
-    // ln 2 = HI + LO with HI's low 12 bits zero, so n * HI is exact for |n| < 2^12.
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), d);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
-    let mut p = _mm256_set1_ps(1.0 / 5040.0);
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
-    }
-    // (A NaN lane's n converts to i32::MIN: its scale is garbage, p is NaN already.)
-    let ni = _mm256_cvtps_epi32(n);
-    let n1 = _mm256_srai_epi32::<1>(ni);
-    let n2 = _mm256_sub_epi32(ni, n1);
-    let bias = _mm256_set1_epi32(127);
-    let s1 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, bias)));
-    let s2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)));
-    _mm256_mul_ps(_mm256_mul_ps(p, s2), s1)
+    let (n, p) = exp_parts(_mm256_max_ps(_mm256_set1_ps(-110.0), d));
+    scale2(p, n)
 }
 
 /// All-ones in the lanes whose bit is set in `bits` (bit j: lane j).
@@ -271,14 +245,17 @@ impl Flat8 {
     }
 }
 
-/// e^r 2^k for f32 lanes (k integral, from `exp_parts`-style reductions; k <= 254 and
-/// anything below -160 gives 0): 2^k as two normal powers of two, the first product
-/// exact, so a subnormal result is rounded once (as `vscalefps` does); k >= 128 gives
-/// +inf.
+/// p 2^k for f32 lanes (p in [0.7, 1.5] from [`exp_parts`], k integral): 2^k as two
+/// normal powers of two, the first product exact, so a subnormal result is rounded once
+/// (as `vscalefps` does); k is clamped to [-160, 254], so anything below -160 gives 0 and
+/// anything from 128 up gives +inf (a NaN k gives 0: p carries the NaN).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn scale2(p: __m256, k: __m256) -> __m256 {
-    let k = _mm256_max_ps(k, _mm256_set1_ps(-160.0));
+    let k = _mm256_min_ps(
+        _mm256_max_ps(k, _mm256_set1_ps(-160.0)),
+        _mm256_set1_ps(254.0),
+    );
     let ki = _mm256_cvtps_epi32(k);
     let k1 = _mm256_srai_epi32::<1>(ki);
     let k2 = _mm256_sub_epi32(ki, k1);
@@ -297,27 +274,21 @@ fn exp_parts(x: __m256) -> (__m256, __m256) {
         x,
         _mm256_set1_ps(std::f32::consts::LOG2_E),
     ));
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), x);
-    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
-    let mut p = _mm256_set1_ps(1.0 / 5040.0);
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI_F32), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO_F32), r);
+    let mut p = _mm256_set1_ps(EXP7_F32[0]);
+    for c in &EXP7_F32[1..] {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(*c));
     }
     (n, p)
 }
 
 /// Target logits within this range take [`group8`] (as `avx512_f32::group16`).
 const GROUP_MAX: f32 = 2048.0;
-/// Logits are clamped up to this before the reduction (as in `avx512_f32`).
+/// Logits are clamped to [GROUP_FLOOR, GROUP_CEIL] before the reduction (as in
+/// `avx512_f32`).
 const GROUP_FLOOR: f32 = -2560.0;
+const GROUP_CEIL: f32 = 2176.0;
 
 /// 8 full rows (from `r0`) of `c <= 16` classes in the flat layout ([`Flat8`]: c full
 /// vectors), each row shifted by its target logit: the method and the accuracy of
@@ -374,8 +345,8 @@ unsafe fn group8<const G: bool>(
     let (ny, _) = exp_parts(xyv);
     let r_y = _mm256_fnmadd_ps(
         ny,
-        _mm256_set1_ps(1.428_606_8e-6),
-        _mm256_fnmadd_ps(ny, _mm256_set1_ps(0.693_145_75), xyv),
+        _mm256_set1_ps(LN2_LO_F32),
+        _mm256_fnmadd_ps(ny, _mm256_set1_ps(LN2_HI_F32), xyv),
     );
     let mut rya = [0.0f32; 8];
     // SAFETY: an 8-element array.
@@ -404,8 +375,13 @@ unsafe fn group8<const G: bool>(
         // SAFETY: flat vector k lies within the group's 8 c elements.
         let x = unsafe { _mm256_loadu_ps(xb.add(8 * k)) };
         let ri = fl.row_of[k];
-        // max_ps returns its second operand when either is NaN: x second keeps a NaN.
-        let (n, p) = exp_parts(_mm256_max_ps(_mm256_set1_ps(GROUP_FLOOR), x));
+        // Clamped to [GROUP_FLOOR, GROUP_CEIL] (max_ps / min_ps return their second
+        // operand when either is NaN: x second keeps a NaN).
+        let xc = _mm256_min_ps(
+            _mm256_set1_ps(GROUP_CEIL),
+            _mm256_max_ps(_mm256_set1_ps(GROUP_FLOOR), x),
+        );
+        let (n, p) = exp_parts(xc);
         let e = scale2(p, _mm256_sub_ps(n, _mm256_permutevar8x32_ps(ny, ri)));
         let t = _mm256_cmpeq_epi32(fl.col_of[k], _mm256_permutevar8x32_epi32(tmatch, ri));
         tms[k] = t;

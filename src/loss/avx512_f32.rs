@@ -43,7 +43,9 @@ use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
 use super::elementwise::{f32_level, Extra, Kind};
 use super::hinge::{f32_threshold, hinge_rows_f32, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
-use crate::simd::exp::{log1p_pos, log1p_unit, LOG1P_UNIT9, POLY6};
+use crate::simd::exp::{
+    log1p_pos, log1p_unit, EXP7_F32, LN2_HI_F32, LN2_LO_F32, LOG1P_UNIT9, POLY6,
+};
 
 /// x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln 2 = HI + LO with HI's low 12 bits
 /// zero, so n * HI is exact for |n| < 2^12, i.e. |x| < 2839), and p = e^r by a degree-7
@@ -54,19 +56,11 @@ fn exp_parts(x: __m512) -> (__m512, __m512) {
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
         _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
     );
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_145_75), x);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428_606_8e-6), r);
-    let mut p = _mm512_set1_ps(1.0 / 5040.0);
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI_F32), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO_F32), r);
+    let mut p = _mm512_set1_ps(EXP7_F32[0]);
+    for c in &EXP7_F32[1..] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(*c));
     }
     (n, p)
 }
@@ -189,6 +183,10 @@ const GROUP_MAX: f32 = 2048.0;
 /// Logits are clamped up to this before the reduction: exp(-2560 - x_y) is 0 in float32
 /// for every target logit x_y >= -GROUP_MAX, as exp(x - x_y) is for the clamped x.
 const GROUP_FLOOR: f32 = -2560.0;
+/// Logits are clamped down to this before the reduction, which keeps it exact:
+/// e^(2176 - x_y) overflows float32 for every target logit x_y <= GROUP_MAX, as
+/// e^(x - x_y) does for the clamped x (so the group hands such rows over).
+const GROUP_CEIL: f32 = 2176.0;
 
 /// Lane maps for `group16` with c <= 16 classes: 16 rows of c logits are c full vectors
 /// (the "flat" layout), vector k holding elements 16k..16k+16 of the group.
@@ -314,8 +312,8 @@ unsafe fn group16<const G: bool>(
     // out-of-order core can overlap it with the exps) Q = e^(-r_y) and w_y.
     let r_y = _mm512_fnmadd_ps(
         ny,
-        _mm512_set1_ps(1.428_606_8e-6),
-        _mm512_fnmadd_ps(ny, _mm512_set1_ps(0.693_145_75), xy),
+        _mm512_set1_ps(LN2_LO_F32),
+        _mm512_fnmadd_ps(ny, _mm512_set1_ps(LN2_HI_F32), xy),
     );
     let mut rya = [0.0f32; 16];
     let mut wy = [0.0f64; 16];
@@ -354,8 +352,13 @@ unsafe fn group16<const G: bool>(
         // SAFETY: flat vector k lies within the group's 16 c elements.
         let x = unsafe { _mm512_loadu_ps(xb.add(16 * k)) };
         let ri = fl.row_of[k];
-        // max_ps returns its second operand when either is NaN: x second keeps a NaN.
-        let (n, p) = exp_parts(_mm512_max_ps(_mm512_set1_ps(GROUP_FLOOR), x));
+        // Clamped to [GROUP_FLOOR, GROUP_CEIL] (max_ps / min_ps return their second
+        // operand when either is NaN: x second keeps a NaN).
+        let xc = _mm512_min_ps(
+            _mm512_set1_ps(GROUP_CEIL),
+            _mm512_max_ps(_mm512_set1_ps(GROUP_FLOOR), x),
+        );
+        let (n, p) = exp_parts(xc);
         let e = _mm512_scalef_ps(p, _mm512_sub_ps(n, _mm512_permutexvar_ps(ri, ny)));
         let tm = _mm512_cmpeq_epi32_mask(fl.col_of[k], _mm512_permutexvar_epi32(ri, tmatch));
         tms[k] = tm;

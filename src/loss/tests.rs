@@ -254,6 +254,7 @@ fn bad_targets_are_errors() {
 /// without a partial vector, enough rows for full 16-row groups and a tail, ties of the
 /// max, -inf entries, confident rows (tiny losses), spreads that give subnormal
 /// probabilities, losses above 88 (e^(x - x_y) beyond float32), target logits of 3000,
+/// a finite 1e30 logit,
 /// ignored rows, weights, and groups holding a NaN or a +inf row.
 #[test]
 fn float32_rows_every_level() {
@@ -290,6 +291,7 @@ fn float32_rows_every_level() {
                     // AVX-512 group, shifted by the target logit, hands the rows over).
                     6 if c > 1 => row[(y + 1) % c] = row[y] + 100.0,
                     7 => row[y] = 3000.0, // a target logit beyond the group's range
+                    8 if c > 1 => row[(y + 1) % c] = 1e30, // finite, far beyond e^x's range
                     _ => {}
                 }
             }

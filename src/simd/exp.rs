@@ -146,6 +146,23 @@ mod tests {
     }
 }
 
+/// e^r on |r| <= ln2/2 in float32 lanes (the AVX2 / AVX-512 float32 loss kernels):
+/// degree-7 Taylor coefficients, highest first (truncation 5e-9).
+pub(crate) const EXP7_F32: [f32; 8] = [
+    1.0 / 5040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+    1.0,
+    1.0,
+];
+/// ln 2 = LN2_HI_F32 + LN2_LO_F32, the first with its low 12 bits zero, so n * HI is
+/// exact for |n| < 2^12 (float32 Cody-Waite reduction).
+pub(crate) const LN2_HI_F32: f32 = 0.693_145_75;
+pub(crate) const LN2_LO_F32: f32 = 1.428_606_8e-6;
+
 const LN2: f64 = std::f64::consts::LN_2;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 // 2/(2k+1): the atanh series log(m) = 2z (1 + z^2/3 + z^4/5 + ...), z = (m-1)/(m+1).
