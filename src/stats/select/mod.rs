@@ -1534,55 +1534,64 @@ impl Psi<'_> {
 
     /// The left end of the zero set (`right = false`: boundary of psi > 0) or its right
     /// end (`right = true`: boundary of psi >= 0), within [lo, hi].
+    ///
+    /// psi is linear between the breakpoints y +- d; each piece is classified by psi at
+    /// its midpoint, where the clips are unambiguous. (Signs read *at* breakpoints were
+    /// rounding noise around 0 when psi is flat at zero, which put both ends of a flat
+    /// zero set at the same point: for two values 1.43 apart and d = 0.7, an end of
+    /// [y1 + d, y2 - d] instead of its midpoint.)
     fn root(&self, lo: f64, hi: f64, right: bool) -> f64 {
-        let pos = |c: f64| {
-            let v = self.eval(c);
-            if right {
-                v >= 0.0
-            } else {
-                v > 0.0
-            }
-        };
-        let (mut a, mut b) = (lo, hi);
-        if !pos(a) {
-            return a;
-        }
-        if pos(b) {
-            return b;
-        }
-        // Breakpoints y +- d delimit the linear pieces; find the piece by bisection.
+        let pos = |v: f64| if right { v >= 0.0 } else { v > 0.0 };
         let d = self.d;
-        let mut bps: Vec<f64> = self
+        let mut pts: Vec<f64> = self
             .vals
             .iter()
             .chain(self.pts.iter().map(|(v, _)| v))
             .flat_map(|&y| [y - d, y + d])
-            .filter(|&x| x > a && x < b)
+            .filter(|&x| x > lo && x < hi)
             .collect();
-        bps.sort_unstable_by(f64::total_cmp);
-        bps.dedup();
-        let (mut i, mut j) = (0usize, bps.len());
+        pts.push(lo);
+        pts.push(hi);
+        pts.sort_unstable_by(f64::total_cmp);
+        pts.dedup();
+        let np = pts.len().saturating_sub(1).max(1);
+        // Piece k: (left, right, midpoint, psi at the midpoint, slope count).
+        let line = |k: usize| {
+            let (a, b) = (pts[k], pts[(k + 1).min(pts.len() - 1)]);
+            let m = a + (b - a) * 0.5;
+            let (konst, cnt, sum) = self.piece(m, m);
+            (a, b, m, konst + sum, cnt)
+        };
+        // The first piece whose midpoint is not `pos` (psi is non-increasing).
+        let (mut i, mut j) = (0, np);
         while i < j {
-            let m = (i + j) / 2;
-            if pos(bps[m]) {
-                a = bps[m];
-                i = m + 1;
+            let k = (i + j) / 2;
+            if pos(line(k).3) {
+                i = k + 1;
             } else {
-                b = bps[m];
-                j = m;
+                j = k;
             }
         }
-        // pos(a) and !pos(b), psi linear on [a, b]: psi(c) = konst + sum + cnt (m - c)
-        // with sums taken relative to the piece's midpoint m (no cancellation).
-        let m = a + (b - a) * 0.5;
-        let (konst, cnt, sum) = self.piece(m, m);
-        if cnt == 0.0 {
-            // A constant piece. psi is continuous, but a piece narrower than an ulp (large
-            // values, small delta) rounds away: psi then steps at an end of the piece.
-            let v = konst + sum;
-            return if v > 0.0 || (v == 0.0 && right) { b } else { a };
+        // The boundary lies after the midpoint of piece i - 1 (up to hi when every piece
+        // is `pos`) or before that of piece i; on a piece psi(c) = v + cnt (m - c), sums
+        // relative to its midpoint m.
+        if i > 0 {
+            let (_, b, m, v, cnt) = line(i - 1);
+            if cnt > 0.0 {
+                let c0 = m + v / cnt;
+                if c0 < b || i == np {
+                    return c0.clamp(m, b);
+                }
+            }
+            if i == np {
+                return hi;
+            }
         }
-        (m + (konst + sum) / cnt).clamp(a, b)
+        let (a, _, m, v, cnt) = line(i);
+        if cnt == 0.0 {
+            return a;
+        }
+        (m + v / cnt).clamp(a, m)
     }
 }
 

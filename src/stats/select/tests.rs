@@ -173,6 +173,15 @@ fn flat_psi_gives_the_midpoint() {
     let v = vec![0.0, 0.0, 10.0, 10.0];
     let s = run(&v, &[], &[1.0], COLLECT_MAX, 3);
     assert_eq!(s.huber(1.0).unwrap().0, Some(5.0));
+    // A narrow flat zero set [y1 + d, y2 - d], whose ends psi reads as rounding noise
+    // (found by hypothesis in tests/test_init.py: the answer was its right end).
+    let (y1, y2, d) = (3.036_752_58, 4.464_854_43, 0.7);
+    for cmax in [2, 40, COLLECT_MAX] {
+        let s = run(&[y1, y2], &[], &[d], cmax, 3);
+        let c = s.huber(d).unwrap().0.unwrap();
+        let mid = ((y1 + d) + (y2 - d)) / 2.0;
+        assert!((c - mid).abs() < 1e-12, "cmax {cmax}: {c} vs {mid}");
+    }
 }
 
 #[test]
