@@ -1,5 +1,6 @@
 //! float32 loss kernels on AVX-512: cross-entropy (16 rows at a time up to 16 classes, one
-//! row in float32 lanes above) and the Weston-Watkins / multi-margin hinge of wide rows.
+//! row in float32 lanes above), the Weston-Watkins / multi-margin hinge (p = 1 up to 16
+//! classes 16 rows at a time, `hinge_group16`; wide rows one at a time) and unweighted BCE.
 //!
 //! Why hand-written kernels: the generic small-class path (`ce::ce_small_group`) packs 16
 //! rows into f64 lanes, which costs a scalar transpose in and out of the lane layout
@@ -41,7 +42,7 @@ use std::mem::MaybeUninit;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
 use super::elementwise::{f32_level, Extra, Kind};
-use super::hinge::{f32_threshold, hinge_rows_f32, Hinge, HingeCtx};
+use super::hinge::{f32_threshold, hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{
     log1p_pos, log1p_unit, EXP7_F32, LN2_HI_F32, LN2_LO_F32, LOG1P_UNIT9, POLY6,
@@ -547,16 +548,190 @@ pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
     h: &HingeCtx<'_>,
     losses: &mut [f64],
 ) {
-    if h.c <= 16 && h.p == 1 && h.kind != Hinge::CrammerSinger {
-        // Small rows: the AVX2 8-row groups (`avx2_f32::hinge_group8`), 1.5x faster here
-        // than the generic 16-row float64 kernel at (262144, 10). There is no AVX-512
-        // group of this kind yet.
-        // SAFETY: every CPU with AVX-512F that this level runs on has AVX2 and FMA (the
-        // level's kernels are compiled with them enabled).
-        return unsafe { super::avx2_f32::hinge_rows::<S, G>(x, dst, targets, h, losses) };
+    let c = h.c;
+    if c <= 16 && h.p == 1 && h.kind != Hinge::CrammerSinger {
+        // Small rows: 16-row groups in the flat layout (`hinge_group16`).
+        let rows = targets.len();
+        assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
+        let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
+        let flat = Flat::new(c);
+        let mut r0 = 0;
+        while r0 + 16 <= rows {
+            let (tg, l) = (&targets[r0..r0 + 16], &mut losses[r0..r0 + 16]);
+            // SAFETY: rows r0..r0+16 are in bounds (asserted); targets were checked by
+            // `hinge`; AVX-512F is enabled here and POPCNT detected with the level.
+            let ok = unsafe { hinge_group16::<G>(xp, dp, &flat, r0, tg, h, l) };
+            if !ok {
+                hinge_rows_range::<f32, S, G>(x, dst, targets, h, losses, r0, r0 + 16);
+            }
+            r0 += 16;
+        }
+        return hinge_rows_range::<f32, S, G>(x, dst, targets, h, losses, r0, rows);
     }
     // SAFETY: AVX-512F is enabled here.
     unsafe { hinge_rows_f32::<S, G>(x, dst, targets, h, losses, hinge_row_wide::<G>) }
+}
+
+/// Bits `pos..pos + len` (len <= 16) of a bit string held in little-endian words.
+#[inline(always)]
+fn bits(words: &[u64; 4], pos: usize, len: usize) -> u32 {
+    let (w, o) = (pos / 64, pos % 64);
+    let mut v = words[w] >> o;
+    if o + len > 64 {
+        v |= words[w + 1] << (64 - o);
+    }
+    (v & ((1u64 << len) - 1)) as u32
+}
+
+/// 16 full rows (from `r0`) of `c <= 16` float32 scores for the Weston-Watkins and torch
+/// multi-margin hinge with p = 1, in the flat layout of `group16` (c full vectors): the
+/// exact violator test of `hinge_row_wide` (x_i > thr32, the largest float32 <= x_y -
+/// margin; NaN counts, as in torch) against each row's threshold broadcast by one
+/// permute, the violators' z = x_i - thr32 summed per row through `reduce16`, and the
+/// violators counted per row from the compare masks (`popcnt`); the loss is
+/// sc (sum z - count (thr - thr32)). Returns false, writing nothing, when a row's
+/// threshold is not finite or beyond float32's range. In place, every read precedes
+/// every write.
+///
+/// # Safety
+/// AVX-512F and POPCNT; rows `r0..r0 + 16` of `fl.c <= 16` elements readable at `xp`
+/// (writable at `dp` when `G`); targets in `[0, c)`.
+#[target_feature(enable = "avx512f,avx2,fma,popcnt")]
+#[allow(clippy::needless_range_loop)]
+unsafe fn hinge_group16<const G: bool>(
+    xp: *const f32,
+    dp: *mut f32,
+    fl: &Flat,
+    r0: usize,
+    tg: &[i64],
+    h: &HingeCtx<'_>,
+    losses: &mut [f64],
+) -> bool {
+    let c = fl.c;
+    let valid: __mmask16 = ((1u32 << c) - 1) as __mmask16;
+    // SAFETY: the caller guarantees the 16 rows.
+    let (xb, db) = unsafe { (xp.add(r0 * c), dp.wrapping_add(r0 * c)) };
+    // Per row, 16 lanes (`f32_threshold` vectorised; a scalar loop over the rows was a
+    // third of the group): thr = x_y - margin in float64, thr32 the largest float32 <= thr
+    // (a conversion rounding toward -inf), delta = thr - thr32, sc = w_y / div.
+    // SAFETY: 16 targets.
+    let (t0, t1) = unsafe {
+        (
+            _mm512_loadu_si512(tg.as_ptr().cast()),
+            _mm512_loadu_si512(tg.as_ptr().add(8).cast()),
+        )
+    };
+    let tyv = _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(t0)),
+        _mm512_cvtepi64_epi32(t1),
+    );
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let pos = _mm512_add_epi32(_mm512_mullo_epi32(iota, _mm512_set1_epi32(c as i32)), tyv);
+    // SAFETY: j c + y < 16 c (y < c, checked by `hinge`).
+    let xy = unsafe { _mm512_i32gather_ps::<4>(pos, xb.cast()) };
+    let margin = _mm512_set1_pd(h.margin);
+    let thr_lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(xy)), margin);
+    let thr_hi = _mm512_sub_pd(
+        _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(
+            _mm512_castps_pd(xy),
+        ))),
+        margin,
+    );
+    // |thr| < 1e30 (a NaN fails): beyond, the generic rows.
+    let big = _mm512_set1_pd(1e30);
+    let ok = (_mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(thr_lo), big) as u16)
+        | ((_mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(thr_hi), big) as u16) << 8);
+    if ok != 0xFFFF {
+        return false;
+    }
+    let down =
+        |v: __m512d| _mm512_cvt_roundpd_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(v);
+    let (d_lo, d_hi) = (down(thr_lo), down(thr_hi));
+    let thr = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+        _mm512_castpd256_pd512(_mm256_castps_pd(d_lo)),
+        _mm256_castps_pd(d_hi),
+    ));
+    let (mut delta, mut sc) = ([0.0f64; 16], [0.0f64; 16]);
+    let div = _mm512_set1_pd(if h.kind == Hinge::MultiMargin {
+        c as f64
+    } else {
+        1.0
+    });
+    // SAFETY: 16-element arrays; the weight gathers read classes < c of a c-entry slice.
+    unsafe {
+        _mm512_storeu_pd(
+            delta.as_mut_ptr(),
+            _mm512_sub_pd(thr_lo, _mm512_cvtps_pd(d_lo)),
+        );
+        _mm512_storeu_pd(
+            delta.as_mut_ptr().add(8),
+            _mm512_sub_pd(thr_hi, _mm512_cvtps_pd(d_hi)),
+        );
+        let (w0, w1) = match h.weight {
+            None => (_mm512_set1_pd(1.0), _mm512_set1_pd(1.0)),
+            Some(w) => (
+                _mm512_i32gather_pd::<8>(_mm512_castsi512_si256(tyv), w.as_ptr().cast()),
+                _mm512_i32gather_pd::<8>(_mm512_extracti64x4_epi64::<1>(tyv), w.as_ptr().cast()),
+            ),
+        };
+        _mm512_storeu_pd(sc.as_mut_ptr(), _mm512_div_pd(w0, div));
+        _mm512_storeu_pd(sc.as_mut_ptr().add(8), _mm512_div_pd(w1, div));
+    }
+    let mut en = [MaybeUninit::<__m512>::uninit(); 17];
+    en[c].write(_mm512_setzero_ps());
+    let (mut act, mut tms) = ([0 as __mmask16; 16], [0 as __mmask16; 16]);
+    let mut aw = [0u64; 4];
+    for k in 0..c {
+        // SAFETY: flat vector k lies within the group's 16 c elements.
+        let x = unsafe { _mm512_loadu_ps(xb.add(16 * k)) };
+        let ri = fl.row_of[k];
+        let tb = _mm512_permutexvar_ps(ri, thr);
+        let tm = _mm512_cmpeq_epi32_mask(fl.col_of[k], _mm512_permutexvar_epi32(ri, tyv));
+        // x > thr32 or NaN, never the target's own lane.
+        let a = _mm512_mask_cmp_ps_mask::<_CMP_NLE_UQ>(!tm, x, tb);
+        (act[k], tms[k]) = (a, tm);
+        aw[k / 4] |= (a as u64) << (16 * (k % 4));
+        en[k].write(_mm512_maskz_sub_ps(a, x, tb));
+    }
+    let s = reduce16::<false>(
+        #[inline(always)]
+        |r| {
+            let k = fl.first[r];
+            // SAFETY: k + 1 <= c (`Flat::new`): written above.
+            let (a, b) = unsafe { (en[k].assume_init(), en[k + 1].assume_init()) };
+            _mm512_maskz_permutex2var_ps(valid, a, fl.pick[r], b)
+        },
+    );
+    let nat = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    let mut sa = [0.0f32; 16];
+    // SAFETY: a 16-element array.
+    unsafe { _mm512_storeu_ps(sa.as_mut_ptr(), _mm512_permutexvar_ps(nat, s)) };
+    let mut cnt = [0.0f64; 16];
+    for j in 0..16 {
+        cnt[j] = bits(&aw, j * c, c).count_ones() as f64;
+    }
+    for j in 0..16 {
+        losses[j] = sc[j] * (sa[j] as f64 - cnt[j] * delta[j]);
+    }
+    if G {
+        // Violators get g sc; the target minus the sum of the others, as the generic path.
+        let (mut gv, mut gy) = ([0.0f32; 16], [0.0f32; 16]);
+        for j in 0..16 {
+            let gsc = h.g * sc[j];
+            gv[j] = gsc as f32;
+            gy[j] = (-(gsc * cnt[j])) as f32;
+        }
+        // SAFETY: 16-element arrays.
+        let (gv, gy) = unsafe { (_mm512_loadu_ps(gv.as_ptr()), _mm512_loadu_ps(gy.as_ptr())) };
+        for k in 0..c {
+            let ri = fl.row_of[k];
+            let g = _mm512_maskz_permutexvar_ps(act[k], ri, gv);
+            let g = _mm512_mask_permutexvar_ps(g, tms[k], ri, gy);
+            // SAFETY: flat vector k of the group's gradient rows (every read of x is done).
+            unsafe { _mm512_storeu_ps(db.add(16 * k), g) };
+        }
+    }
+    true
 }
 
 /// One row of `c > 16` float32 scores for the Weston-Watkins and torch multi-margin hinge

@@ -54,11 +54,12 @@ impl Level {
     pub fn best() -> Level {
         #[cfg(target_arch = "x86_64")]
         {
-            // (The AVX-512 kernels also use AVX2 and FMA, which every AVX-512 CPU has;
-            // checked all the same.)
+            // (The AVX-512 kernels also use AVX2, FMA and POPCNT, which every AVX-512
+            // CPU has; checked all the same.)
             if std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("popcnt")
             {
                 return Level::Avx512;
             }
