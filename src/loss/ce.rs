@@ -502,15 +502,16 @@ fn rows_per_task(c: usize) -> usize {
     (32768 / c.max(1)).max(1)
 }
 
-/// Whether any target is out of `[0, c)` without being `ig`, and how many are not `ig`:
-/// one branch-free pass, compiled for the SIMD level (the baseline x86-64 build has no
-/// 64-bit vector compare, and this pass was a tenth of a (262144, 10) float32 loss).
-fn scan_targets(t: &[i64], c: usize, ig: i64) -> (bool, u64) {
+/// Whether any target is out of `[0, c)` without being `ig` (when `IGN`; every target
+/// counts otherwise), and how many are not `ig`: one branch-free pass, compiled for the
+/// SIMD level (the baseline x86-64 build has no 64-bit vector compare, and this pass was a
+/// tenth of a (262144, 10) float32 loss).
+pub(crate) fn scan_targets<const IGN: bool>(t: &[i64], c: usize, ig: i64) -> (bool, u64) {
     #[inline(always)]
-    fn body(t: &[i64], c: usize, ig: i64) -> (bool, u64) {
+    fn body<const IGN: bool>(t: &[i64], c: usize, ig: i64) -> (bool, u64) {
         let (mut bad, mut live) = (0u64, 0u64);
         for &y in t {
-            let l = (y != ig) as u64;
+            let l = if IGN { (y != ig) as u64 } else { 1 };
             bad |= ((y as u64) >= c as u64) as u64 & l;
             live += l;
         }
@@ -519,21 +520,21 @@ fn scan_targets(t: &[i64], c: usize, ig: i64) -> (bool, u64) {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2")]
-        fn avx2(t: &[i64], c: usize, ig: i64) -> (bool, u64) {
-            body(t, c, ig)
+        fn avx2<const IGN: bool>(t: &[i64], c: usize, ig: i64) -> (bool, u64) {
+            body::<IGN>(t, c, ig)
         }
         #[target_feature(enable = "avx512f")]
-        fn avx512(t: &[i64], c: usize, ig: i64) -> (bool, u64) {
-            body(t, c, ig)
+        fn avx512<const IGN: bool>(t: &[i64], c: usize, ig: i64) -> (bool, u64) {
+            body::<IGN>(t, c, ig)
         }
         match crate::simd::level() {
             // SAFETY: the level was detected on this CPU.
-            crate::simd::Level::Avx512 => return unsafe { avx512(t, c, ig) },
-            crate::simd::Level::Avx2 => return unsafe { avx2(t, c, ig) },
+            crate::simd::Level::Avx512 => return unsafe { avx512::<IGN>(t, c, ig) },
+            crate::simd::Level::Avx2 => return unsafe { avx2::<IGN>(t, c, ig) },
             _ => {}
         }
     }
-    body(t, c, ig)
+    body::<IGN>(t, c, ig)
 }
 
 fn prepare<'a, T: Elem>(
@@ -579,7 +580,7 @@ fn prepare<'a, T: Elem>(
             // the first bad chunk in order names the first bad position.
             let ig = o.ignore_index;
             let check = |i0: usize, ch: &[i64]| -> Result<f64> {
-                let (bad, live) = scan_targets(ch, c, ig);
+                let (bad, live) = scan_targets::<true>(ch, c, ig);
                 if bad {
                     let (i, y) = ch
                         .iter()

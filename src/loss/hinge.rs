@@ -404,11 +404,14 @@ fn prepare<'a>(
             )));
         }
     }
-    for (i, &y) in t.iter().enumerate() {
-        if y < 0 || y as u64 >= c as u64 {
-            return Err(Error::Target(format!(
-                "target {y} at position {i} is out of range for {c} classes"
-            )));
+    // One vectorised pass; the position only when something is wrong.
+    if super::ce::scan_targets::<false>(t, c, 0).0 {
+        for (i, &y) in t.iter().enumerate() {
+            if y < 0 || y as u64 >= c as u64 {
+                return Err(Error::Target(format!(
+                    "target {y} at position {i} is out of range for {c} classes"
+                )));
+            }
         }
     }
     let g = if o.reduction == Reduction::Mean {
