@@ -503,8 +503,10 @@ unsafe fn row_wide<const G: bool>(
             let z = _mm256_sub_ps(d, v);
             let lo = _mm256_sub_ps(_mm256_sub_ps(v, _mm256_sub_ps(d, z)), _mm256_add_ps(mv, z));
             let fin = mask(_mm256_cmp_ps::<_CMP_GT_OQ>(d, _mm256_set1_ps(-104.0)));
-            let e = exp_neg(d);
-            _mm256_blendv_ps(e, _mm256_fmadd_ps(lo, e, e), fin)
+            // The correction goes on p, before the scale: a subnormal result is then
+            // rounded once (correcting it after would round it twice).
+            let (n, p) = exp_parts(_mm256_max_ps(_mm256_set1_ps(-110.0), d));
+            scale2(_mm256_blendv_ps(p, _mm256_fmadd_ps(lo, p, p), fin), n)
         } else {
             exp_neg(d)
         };

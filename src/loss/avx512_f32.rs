@@ -472,8 +472,10 @@ unsafe fn row_wide<const G: bool>(
             let z = _mm512_sub_ps(d, v);
             let lo = _mm512_sub_ps(_mm512_sub_ps(v, _mm512_sub_ps(d, z)), _mm512_add_ps(mv, z));
             let fin = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(k, d, _mm512_set1_ps(-104.0));
-            let e = exp_neg(d);
-            _mm512_mask_fmadd_ps(e, fin, lo, e)
+            // The correction goes on p, before the scale: a subnormal result is then
+            // rounded once (correcting it after would round it twice).
+            let (n, p) = exp_parts(_mm512_max_ps(_mm512_set1_ps(-110.0), d));
+            _mm512_scalef_ps(_mm512_mask_fmadd_ps(p, fin, lo, p), n)
         } else {
             exp_neg(d)
         };
