@@ -236,6 +236,61 @@ impl Flat {
     }
 }
 
+/// A group's 16 targets: the two registers of int64 classes and the classes as 16 int32
+/// lanes.
+///
+/// # Safety
+/// AVX-512F; `tg` holds at least 16 targets.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn targets16(tg: &[i64]) -> (__m512i, __m512i, __m512i) {
+    // SAFETY: 16 targets (the caller's guarantee).
+    let (t0, t1) = unsafe {
+        (
+            _mm512_loadu_si512(tg.as_ptr().cast()),
+            _mm512_loadu_si512(tg.as_ptr().add(8).cast()),
+        )
+    };
+    let t32 = _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(t0)),
+        _mm512_cvtepi64_epi32(t1),
+    );
+    (t0, t1, t32)
+}
+
+/// Element `cls[j]` of row j, for the 16 rows of `c` elements at `xb`.
+///
+/// # Safety
+/// AVX-512F; 16 rows of `c` elements readable at `xb`; every `cls[j]` in `[0, c)`.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn pick16(xb: *const f32, c: usize, cls: __m512i) -> __m512 {
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let pos = _mm512_add_epi32(_mm512_mullo_epi32(iota, _mm512_set1_epi32(c as i32)), cls);
+    // SAFETY: j c + cls[j] < 16 c (the caller's guarantee).
+    unsafe { _mm512_i32gather_ps::<4>(pos, xb.cast()) }
+}
+
+/// The class weights `w[cls[j]]` of 16 rows as two float64 registers (rows 0-7, 8-15);
+/// 1 without weights.
+///
+/// # Safety
+/// AVX-512F; every `cls[j]` indexes `weight`.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn weights16(weight: Option<&[f64]>, cls: __m512i) -> (__m512d, __m512d) {
+    match weight {
+        None => (_mm512_set1_pd(1.0), _mm512_set1_pd(1.0)),
+        // SAFETY: the caller's guarantee.
+        Some(w) => unsafe {
+            (
+                _mm512_i32gather_pd::<8>(_mm512_castsi512_si256(cls), w.as_ptr().cast()),
+                _mm512_i32gather_pd::<8>(_mm512_extracti64x4_epi64::<1>(cls), w.as_ptr().cast()),
+            )
+        },
+    }
+}
+
 /// 16 full rows (from `r0`) of c <= 16 classes, computed in the flat layout (`Flat`): the
 /// 16c logits are c full vectors, so the exp runs on c vectors with every lane used (16
 /// rows one per register used c of the 16 lanes). Per-row values reach the flat lanes by
@@ -283,25 +338,14 @@ unsafe fn group16<const G: bool>(
     // Targets, 16 lanes: live rows, class (0 for ignored rows, whose lanes are not used),
     // class to match (-1: none), the target logits and weights.
     // SAFETY: 16 targets.
-    let (t0, t1) = unsafe {
-        (
-            _mm512_loadu_si512(tg.as_ptr().cast()),
-            _mm512_loadu_si512(tg.as_ptr().add(8).cast()),
-        )
-    };
+    let (t0, t1, t32) = unsafe { targets16(tg) };
     let ig = _mm512_set1_epi64(ctx.ignore_index);
     let live = (_mm512_cmpneq_epi64_mask(t0, ig) as u16)
         | ((_mm512_cmpneq_epi64_mask(t1, ig) as u16) << 8);
-    let t32 = _mm512_inserti64x4::<1>(
-        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(t0)),
-        _mm512_cvtepi64_epi32(t1),
-    );
     let tsel = _mm512_maskz_mov_epi32(live, t32);
     let tmatch = _mm512_mask_mov_epi32(_mm512_set1_epi32(-1), live, t32);
-    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    let pos = _mm512_add_epi32(_mm512_mullo_epi32(iota, _mm512_set1_epi32(c as i32)), tsel);
-    // SAFETY: j c + t < 16 c (t < c, checked by `prepare`; 0 for ignored rows).
-    let xy = unsafe { _mm512_i32gather_ps::<4>(pos, xb.cast()) };
+    // SAFETY: the 16 rows; t < c (checked by `prepare`; 0 for ignored rows).
+    let xy = unsafe { pick16(xb, c, tsel) };
     let xy = _mm512_mask_mov_ps(_mm512_set1_ps(GROUP_MAX), live, xy);
     // (A NaN fails the compare.)
     let inside = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(_mm512_abs_ps(xy), _mm512_set1_ps(GROUP_MAX));
@@ -321,13 +365,7 @@ unsafe fn group16<const G: bool>(
     // SAFETY: 16-element arrays; the weight gathers read classes < c of a c-entry slice.
     unsafe {
         _mm512_storeu_ps(rya.as_mut_ptr(), r_y);
-        let (w0, w1) = match ctx.weight {
-            None => (_mm512_set1_pd(1.0), _mm512_set1_pd(1.0)),
-            Some(w) => (
-                _mm512_i32gather_pd::<8>(_mm512_castsi512_si256(tsel), w.as_ptr().cast()),
-                _mm512_i32gather_pd::<8>(_mm512_extracti64x4_epi64::<1>(tsel), w.as_ptr().cast()),
-            ),
-        };
+        let (w0, w1) = weights16(ctx.weight, tsel);
         _mm512_storeu_pd(wy.as_mut_ptr(), _mm512_maskz_mov_pd(live as u8, w0));
         _mm512_storeu_pd(
             wy.as_mut_ptr().add(8),
@@ -616,21 +654,9 @@ unsafe fn hinge_group16<const G: bool>(
     // Per row, 16 lanes (`f32_threshold` vectorised; a scalar loop over the rows was a
     // third of the group): thr = x_y - margin in float64, thr32 the largest float32 <= thr
     // (a conversion rounding toward -inf), delta = thr - thr32, sc = w_y / div.
-    // SAFETY: 16 targets.
-    let (t0, t1) = unsafe {
-        (
-            _mm512_loadu_si512(tg.as_ptr().cast()),
-            _mm512_loadu_si512(tg.as_ptr().add(8).cast()),
-        )
-    };
-    let tyv = _mm512_inserti64x4::<1>(
-        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(t0)),
-        _mm512_cvtepi64_epi32(t1),
-    );
-    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    let pos = _mm512_add_epi32(_mm512_mullo_epi32(iota, _mm512_set1_epi32(c as i32)), tyv);
-    // SAFETY: j c + y < 16 c (y < c, checked by `hinge`).
-    let xy = unsafe { _mm512_i32gather_ps::<4>(pos, xb.cast()) };
+    // SAFETY: 16 targets, each < c (checked by `hinge`), of the 16 rows.
+    let (_, _, tyv) = unsafe { targets16(tg) };
+    let xy = unsafe { pick16(xb, c, tyv) };
     let margin = _mm512_set1_pd(h.margin);
     let thr_lo = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(xy)), margin);
     let thr_hi = _mm512_sub_pd(
@@ -669,13 +695,7 @@ unsafe fn hinge_group16<const G: bool>(
             delta.as_mut_ptr().add(8),
             _mm512_sub_pd(thr_hi, _mm512_cvtps_pd(d_hi)),
         );
-        let (w0, w1) = match h.weight {
-            None => (_mm512_set1_pd(1.0), _mm512_set1_pd(1.0)),
-            Some(w) => (
-                _mm512_i32gather_pd::<8>(_mm512_castsi512_si256(tyv), w.as_ptr().cast()),
-                _mm512_i32gather_pd::<8>(_mm512_extracti64x4_epi64::<1>(tyv), w.as_ptr().cast()),
-            ),
-        };
+        let (w0, w1) = weights16(h.weight, tyv);
         _mm512_storeu_pd(sc.as_mut_ptr(), _mm512_div_pd(w0, div));
         _mm512_storeu_pd(sc.as_mut_ptr().add(8), _mm512_div_pd(w1, div));
     }
