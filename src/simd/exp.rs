@@ -52,13 +52,17 @@ pub(crate) const POLY6: [f64; 7] = [
 
 /// e^x for one value; the lane loop below inlines this per lane.
 ///
-/// `coef`: polynomial for e^r (TAYLOR13 or POLY6). `low`: inputs below it give 0 (-746
-/// for float64; float32 may pass -110, where every result already rounds to 0 in f32).
+/// `coef`: polynomial for e^r (TAYLOR13 or POLY6). `low`: inputs below it give exactly 0
+/// (-746 for float64; float32 passes -110, below which every result rounds to 0 in f32).
 /// `split`: apply 2^n as two factors so subnormal f64 results round right; not needed
 /// when 2^n stays a normal f64 (float32 with low = -110).
 #[inline(always)]
 pub(crate) fn exp1<const F: bool>(x: f64, coef: &[f64], low: f64, split: bool) -> f64 {
-    let x = if x < low { low } else { x };
+    // Below `low` the result is 0, not e^low: e^-110 = 1.7e-48 is 0 as a float32 but not
+    // as the f64 the float32 paths sum, so 1000 such entries added 1.7e-45 to a row's sum
+    // (a float32 gradient of 1.3 subnormal ulps where the true value is 0).
+    let under = x < low;
+    let x = if under { low } else { x };
     let x = if x > 710.0 { 710.0 } else { x };
     let t = fmadd::<F>(x, LOG2E, MAGIC);
     let n = t - MAGIC;
@@ -73,13 +77,19 @@ pub(crate) fn exp1<const F: bool>(x: f64, coef: &[f64], low: f64, split: bool) -
     // n as an integer, read from the low bits of t (exact for |n| < 2^51).
     let ni = (t.to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64);
     if !split {
-        return p * f64::from_bits((ni.wrapping_add(1023) as u64) << 52);
+        let v = p * f64::from_bits((ni.wrapping_add(1023) as u64) << 52);
+        return if under { 0.0 } else { v };
     }
     let n1 = ni >> 1;
     let n2 = ni.wrapping_sub(n1);
     let s1 = f64::from_bits((n1.wrapping_add(1023) as u64) << 52);
     let s2 = f64::from_bits((n2.wrapping_add(1023) as u64) << 52);
-    p * s1 * s2
+    let v = p * s1 * s2;
+    if under {
+        0.0
+    } else {
+        v
+    }
 }
 
 /// e^x on every lane of a block, in place.
