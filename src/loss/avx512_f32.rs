@@ -937,7 +937,7 @@ unsafe fn bce_plain<const G: bool>(
     };
     // Loss (as two f64 halves) and gradient lanes of 16 logits and targets; lanes
     // outside `keep` add nothing.
-    let mut step = |x: __m512, yv: __m512, keep: __mmask16| -> (__m512d, __m512d, __m512) {
+    let mut step = |x: __m512, yv: __m512, keep: __mmask16| -> (__m512, __m512) {
         let t = exp_neg(or_ps(x, sign)); // -|x| (NaN stays NaN)
         let mut p = _mm512_set1_ps(LOG1P_UNIT9[9] as f32);
         for c in LOG1P_UNIT9[..9].iter().rev() {
@@ -957,33 +957,26 @@ unsafe fn bce_plain<const G: bool>(
             pos,
             _mm512_mul_ps(omy, x),
         );
-        let (ll, lh) = widen(_mm512_maskz_mov_ps(keep, lin));
-        let (pl, ph) = widen(_mm512_maskz_mov_ps(keep, l1p));
-        let (l0, l1) = (_mm512_add_pd(ll, pl), _mm512_add_pd(lh, ph));
+        // The element's loss in float32 (the value `per` stores), summed in float64.
+        let l = _mm512_maskz_add_ps(keep, lin, l1p);
+        let (l0, l1) = widen(l);
         a0 = _mm512_add_pd(a0, l0);
         a1 = _mm512_add_pd(a1, l1);
         // (1 - y) sigma - y (1 - sigma): no 1 - sigma rounding a tiny gradient away.
         let g = _mm512_fmsub_ps(omy, sig, _mm512_mul_ps(yv, sigc));
-        (l0, l1, _mm512_mul_ps(g, gs))
-    };
-    let narrow = |l0: __m512d, l1: __m512d| -> __m512 {
-        let (lo, hi) = (_mm512_cvtpd_ps(l0), _mm512_cvtpd_ps(l1));
-        _mm512_castpd_ps(_mm512_insertf64x4::<1>(
-            _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
-            _mm256_castps_pd(hi),
-        ))
+        (l, _mm512_mul_ps(g, gs))
     };
     let mut i = 0;
     // SAFETY (every load and store): lanes i..i+16 with i + 16 <= n, then the last
     // n - i lanes under a mask.
     while i + 16 <= n {
-        let (l0, l1, g) = step(
+        let (l, g) = step(
             unsafe { _mm512_loadu_ps(xp.add(i)) },
             unsafe { _mm512_loadu_ps(yp.add(i)) },
             0xFFFF,
         );
         if let Some(pp) = pp {
-            unsafe { _mm512_storeu_ps(pp.add(i), narrow(l0, l1)) };
+            unsafe { _mm512_storeu_ps(pp.add(i), l) };
         }
         if G {
             unsafe { _mm512_storeu_ps(dp.add(i), g) };
@@ -992,13 +985,13 @@ unsafe fn bce_plain<const G: bool>(
     }
     if i < n {
         let k: __mmask16 = ((1u32 << (n - i)) - 1) as __mmask16;
-        let (l0, l1, g) = step(
+        let (l, g) = step(
             unsafe { _mm512_maskz_loadu_ps(k, xp.add(i)) },
             unsafe { _mm512_maskz_loadu_ps(k, yp.add(i)) },
             k,
         );
         if let Some(pp) = pp {
-            unsafe { _mm512_mask_storeu_ps(pp.add(i), k, narrow(l0, l1)) };
+            unsafe { _mm512_mask_storeu_ps(pp.add(i), k, l) };
         }
         if G {
             unsafe { _mm512_mask_storeu_ps(dp.add(i), k, g) };
