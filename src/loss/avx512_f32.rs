@@ -907,8 +907,14 @@ pub(crate) unsafe fn elementwise<S: Src<f32> + ?Sized, const G: bool>(
 
 /// `avx2_f32::bce_plain` in 16 float32 lanes (the same formulas, groupings and inf/NaN
 /// cases; see there): t = e^{-|x|}, log1p(t) by `LOG1P_UNIT9`, sigma from one division,
-/// the loss summed in float64. Each vector is loaded before the same vector is stored,
-/// so `xp` may be `dst`.
+/// the loss summed in float64. Each block is loaded before it is stored, so `xp` may be
+/// `dst`.
+///
+/// Four vectors per step, every stage done for the four in turn: one vector's chain (exp,
+/// log1p, division: about 100 cycles of latency) is far longer than its work, and the
+/// out-of-order window did not reach far enough ahead to overlap the next vectors'
+/// chains; interleaved, (262144, 10) forward + gradient went from 1.45 to 1.03 ms on one
+/// thread (forward 1.19 -> 0.81 ms).
 ///
 /// # Safety
 /// AVX-512F; `y.len()` elements readable at `xp`, and in `per` and (when `G`) `dst`.
@@ -923,79 +929,133 @@ unsafe fn bce_plain<const G: bool>(
     let n = y.len();
     let (yp, dp) = (y.as_ptr(), dst.as_ptr() as *mut f32);
     let pp = per.map(|p| p.as_ptr() as *mut f32);
-    let one = _mm512_set1_ps(1.0);
-    let sign = _mm512_set1_ps(-0.0);
-    let zero = _mm512_setzero_ps();
     let gs = _mm512_set1_ps(gscale as f32);
-    let (mut a0, mut a1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
-    let widen = |v: __m512| -> (__m512d, __m512d) {
-        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
-        (
-            _mm512_cvtps_pd(_mm512_castps512_ps256(v)),
-            _mm512_cvtps_pd(hi),
-        )
-    };
-    // Loss (as two f64 halves) and gradient lanes of 16 logits and targets; lanes
-    // outside `keep` add nothing.
-    let mut step = |x: __m512, yv: __m512, keep: __mmask16| -> (__m512, __m512) {
-        let t = exp_neg(or_ps(x, sign)); // -|x| (NaN stays NaN)
-        let mut p = _mm512_set1_ps(LOG1P_UNIT9[9] as f32);
-        for c in LOG1P_UNIT9[..9].iter().rev() {
-            p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(*c as f32));
+    // Loss and gradient lanes of U vectors of 16 logits and targets, every stage done for
+    // the U vectors in turn (see the function's comment); lanes outside `keep` add
+    // nothing to the sum.
+    const U: usize = 4;
+    let mut acc = [_mm512_setzero_pd(); 2];
+    let mut step = |x: [__m512; U], yv: [__m512; U], keep: [__mmask16; U]| {
+        let one = _mm512_set1_ps(1.0);
+        let sign = _mm512_set1_ps(-0.0);
+        let zero = _mm512_setzero_ps();
+        let mut t = [zero; U];
+        let mut n = [zero; U];
+        for k in 0..U {
+            // -|x| (NaN stays NaN), floored at -110 (max_ps returns its second operand
+            // when either is NaN: the NaN second keeps it), then exp_parts' steps.
+            t[k] = _mm512_max_ps(_mm512_set1_ps(-110.0), or_ps(x[k], sign));
+            n[k] = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm512_mul_ps(t[k], _mm512_set1_ps(std::f32::consts::LOG2_E)),
+            );
         }
-        let l1p = _mm512_mul_ps(t, p);
-        let inv = _mm512_div_ps(one, _mm512_add_ps(one, t));
-        let ti = _mm512_mul_ps(t, inv);
-        let pos = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, zero);
-        let (sig, sigc) = (
-            _mm512_mask_mov_ps(ti, pos, inv),
-            _mm512_mask_mov_ps(inv, pos, ti),
-        );
-        let omy = _mm512_sub_ps(one, yv);
-        let lin = _mm512_mask_mov_ps(
-            xor_ps(_mm512_mul_ps(x, yv), sign),
-            pos,
-            _mm512_mul_ps(omy, x),
-        );
-        // The element's loss in float32 (the value `per` stores), summed in float64.
-        let l = _mm512_maskz_add_ps(keep, lin, l1p);
-        let (l0, l1) = widen(l);
-        a0 = _mm512_add_pd(a0, l0);
-        a1 = _mm512_add_pd(a1, l1);
-        // (1 - y) sigma - y (1 - sigma): no 1 - sigma rounding a tiny gradient away.
-        let g = _mm512_fmsub_ps(omy, sig, _mm512_mul_ps(yv, sigc));
-        (l, _mm512_mul_ps(g, gs))
+        for k in 0..U {
+            t[k] = _mm512_fnmadd_ps(n[k], _mm512_set1_ps(LN2_HI_F32), t[k]);
+        }
+        for k in 0..U {
+            t[k] = _mm512_fnmadd_ps(n[k], _mm512_set1_ps(LN2_LO_F32), t[k]);
+        }
+        let mut p = [_mm512_set1_ps(EXP7_F32[0]); U];
+        for c in &EXP7_F32[1..] {
+            for k in 0..U {
+                p[k] = _mm512_fmadd_ps(p[k], t[k], _mm512_set1_ps(*c));
+            }
+        }
+        for k in 0..U {
+            t[k] = _mm512_scalef_ps(p[k], n[k]); // e^-|x|, rounded once
+        }
+        let mut q = [_mm512_set1_ps(LOG1P_UNIT9[9] as f32); U];
+        for c in LOG1P_UNIT9[..9].iter().rev() {
+            for k in 0..U {
+                q[k] = _mm512_fmadd_ps(q[k], t[k], _mm512_set1_ps(*c as f32));
+            }
+        }
+        let (mut l, mut g) = ([zero; U], [zero; U]);
+        for k in 0..U {
+            let l1p = _mm512_mul_ps(t[k], q[k]);
+            let inv = _mm512_div_ps(one, _mm512_add_ps(one, t[k]));
+            let ti = _mm512_mul_ps(t[k], inv);
+            let pos = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x[k], zero);
+            let (sig, sigc) = (
+                _mm512_mask_mov_ps(ti, pos, inv),
+                _mm512_mask_mov_ps(inv, pos, ti),
+            );
+            let omy = _mm512_sub_ps(one, yv[k]);
+            let lin = _mm512_mask_mov_ps(
+                xor_ps(_mm512_mul_ps(x[k], yv[k]), sign),
+                pos,
+                _mm512_mul_ps(omy, x[k]),
+            );
+            // The element's loss in float32 (the value `per` stores), summed in float64.
+            l[k] = _mm512_maskz_add_ps(keep[k], lin, l1p);
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(l[k])));
+            acc[0] = _mm512_add_pd(acc[0], _mm512_cvtps_pd(_mm512_castps512_ps256(l[k])));
+            acc[1] = _mm512_add_pd(acc[1], _mm512_cvtps_pd(hi));
+            // (1 - y) sigma - y (1 - sigma): no 1 - sigma rounding a tiny gradient away.
+            let gk = _mm512_fmsub_ps(omy, sig, _mm512_mul_ps(yv[k], sigc));
+            g[k] = _mm512_mul_ps(gk, gs);
+        }
+        (l, g)
     };
     let mut i = 0;
-    // SAFETY (every load and store): lanes i..i+16 with i + 16 <= n, then the last
-    // n - i lanes under a mask.
-    while i + 16 <= n {
-        let (l, g) = step(
-            unsafe { _mm512_loadu_ps(xp.add(i)) },
-            unsafe { _mm512_loadu_ps(yp.add(i)) },
-            0xFFFF,
-        );
-        if let Some(pp) = pp {
-            unsafe { _mm512_storeu_ps(pp.add(i), l) };
+    // One call site, so the closure inlines (with a second one for the tail it was
+    // compiled out of line and called per block); plain loads and stores (with masked
+    // ones for every block, the loop took twice as long). The last partial block goes
+    // through zero-padded stack buffers, its sum kept to the real lanes by `keep`.
+    let (mut bx, mut by, mut bl, mut bg) = (
+        [0.0f32; 16 * U],
+        [0.0f32; 16 * U],
+        [0.0f32; 16 * U],
+        [0.0f32; 16 * U],
+    );
+    while i < n {
+        let full = i + 16 * U <= n;
+        let keep: [__mmask16; U] = std::array::from_fn(|k| {
+            let m = (n - i).saturating_sub(16 * k).min(16);
+            ((1u32 << m) - 1) as __mmask16
+        });
+        let (sx, sy, sl, sg) = if full {
+            // SAFETY: i + 16U <= n elements in each (the caller's guarantee).
+            unsafe { (xp.add(i), yp.add(i), pp.map(|p| p.add(i)), dp.add(i)) }
+        } else {
+            let r = n - i;
+            // SAFETY: r < 16U elements from i in x and y.
+            unsafe {
+                std::ptr::copy_nonoverlapping(xp.add(i), bx.as_mut_ptr(), r);
+                std::ptr::copy_nonoverlapping(yp.add(i), by.as_mut_ptr(), r);
+            }
+            (
+                bx.as_ptr(),
+                by.as_ptr(),
+                pp.map(|_| bl.as_mut_ptr()),
+                bg.as_mut_ptr(),
+            )
+        };
+        // SAFETY (the loads and stores): 16U elements at each of sx, sy, sl, sg.
+        let x: [__m512; U] = std::array::from_fn(|k| unsafe { _mm512_loadu_ps(sx.add(16 * k)) });
+        let yv: [__m512; U] = std::array::from_fn(|k| unsafe { _mm512_loadu_ps(sy.add(16 * k)) });
+        let (l, g) = step(x, yv, keep);
+        for k in 0..U {
+            if let Some(sl) = sl {
+                unsafe { _mm512_storeu_ps(sl.add(16 * k), l[k]) };
+            }
+            if G {
+                unsafe { _mm512_storeu_ps(sg.add(16 * k), g[k]) };
+            }
         }
-        if G {
-            unsafe { _mm512_storeu_ps(dp.add(i), g) };
+        if !full {
+            let r = n - i;
+            // SAFETY: r elements from i in `per` and (when G) `dst`.
+            unsafe {
+                if let Some(pp) = pp {
+                    std::ptr::copy_nonoverlapping(bl.as_ptr(), pp.add(i), r);
+                }
+                if G {
+                    std::ptr::copy_nonoverlapping(bg.as_ptr(), dp.add(i), r);
+                }
+            }
         }
-        i += 16;
+        i += 16 * U;
     }
-    if i < n {
-        let k: __mmask16 = ((1u32 << (n - i)) - 1) as __mmask16;
-        let (l, g) = step(
-            unsafe { _mm512_maskz_loadu_ps(k, xp.add(i)) },
-            unsafe { _mm512_maskz_loadu_ps(k, yp.add(i)) },
-            k,
-        );
-        if let Some(pp) = pp {
-            unsafe { _mm512_mask_storeu_ps(pp.add(i), k, l) };
-        }
-        if G {
-            unsafe { _mm512_mask_storeu_ps(dp.add(i), k, g) };
-        }
-    }
-    _mm512_reduce_add_pd(_mm512_add_pd(a0, a1))
+    _mm512_reduce_add_pd(_mm512_add_pd(acc[0], acc[1]))
 }
