@@ -519,9 +519,67 @@ unsafe fn row_wide<const G: bool>(
         a0 = _mm256_add_pd(a0, lo);
         a1 = _mm256_add_pd(a1, hi);
     };
-    // Two vectors at a time, added in float32 before widening (one rounding, 2^-24
-    // relative, for half the conversions); full vectors without lane masks.
+    // Four vectors at a time, every stage done for the four in turn: one vector's exp
+    // chain is latency-bound (as in `bce_plain`); (16384, 1000) on one thread,
+    // forward 9.6 -> 8.6 ms, forward + gradient 12 -> 11.5 ms. The same operations per lane as `exps`, so the same values. Pairs
+    // are added in float32 before widening (one rounding, 2^-24 relative, for half the
+    // conversions); full vectors without lane masks.
     let mut i = 0;
+    let mut ties4 = 0u32;
+    while i + 32 <= full {
+        // SAFETY: lanes i..i+32 of the row.
+        let v: [__m256; 4] = std::array::from_fn(|k| unsafe { _mm256_loadu_ps(xr.add(i + 8 * k)) });
+        let (mut d, mut lo, mut n, mut r) = ([zero; 4], [zero; 4], [zero; 4], [zero; 4]);
+        for k in 0..4 {
+            d[k] = _mm256_sub_ps(v[k], mv);
+        }
+        if G {
+            for k in 0..4 {
+                let z = _mm256_sub_ps(d[k], v[k]);
+                lo[k] = _mm256_sub_ps(
+                    _mm256_sub_ps(v[k], _mm256_sub_ps(d[k], z)),
+                    _mm256_add_ps(mv, z),
+                );
+            }
+        }
+        for k in 0..4 {
+            r[k] = _mm256_max_ps(_mm256_set1_ps(-110.0), d[k]);
+            n[k] = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm256_mul_ps(r[k], _mm256_set1_ps(std::f32::consts::LOG2_E)),
+            );
+        }
+        for k in 0..4 {
+            r[k] = _mm256_fnmadd_ps(n[k], _mm256_set1_ps(LN2_HI_F32), r[k]);
+        }
+        for k in 0..4 {
+            r[k] = _mm256_fnmadd_ps(n[k], _mm256_set1_ps(LN2_LO_F32), r[k]);
+        }
+        let mut p = [_mm256_set1_ps(EXP7_F32[0]); 4];
+        for cf in &EXP7_F32[1..] {
+            for k in 0..4 {
+                p[k] = _mm256_fmadd_ps(p[k], r[k], _mm256_set1_ps(*cf));
+            }
+        }
+        let mut sk = [zero; 4];
+        for k in 0..4 {
+            if G {
+                let fin = _mm256_cmp_ps::<_CMP_GT_OQ>(d[k], _mm256_set1_ps(-104.0));
+                p[k] = _mm256_blendv_ps(p[k], _mm256_fmadd_ps(lo[k], p[k], p[k]), fin);
+            }
+            let e = scale2(p[k], n[k]);
+            let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(d[k], zero);
+            ties4 += _mm256_movemask_ps(eq).count_ones();
+            sk[k] = _mm256_andnot_ps(eq, e);
+            if G {
+                // SAFETY: lanes i+8k..i+8k+8 of the gradient row (every read of this
+                // block is done).
+                unsafe { _mm256_storeu_ps(dr.add(i + 8 * k), e) };
+            }
+        }
+        add(_mm256_add_ps(sk[0], sk[1]));
+        add(_mm256_add_ps(sk[2], sk[3]));
+        i += 32;
+    }
     while i + 16 <= full {
         let (e0, s0) = exps(unsafe { _mm256_loadu_ps(xr.add(i)) }, None);
         let (e1, s1) = exps(unsafe { _mm256_loadu_ps(xr.add(i + 8)) }, None);
@@ -549,7 +607,7 @@ unsafe fn row_wide<const G: bool>(
         }
         add(s);
     }
-    let s = hsum_pd(_mm256_add_pd(a0, a1)) + (ties as f64 - 1.0);
+    let s = hsum_pd(_mm256_add_pd(a0, a1)) + ((ties + ties4) as f64 - 1.0);
     if s.is_nan() {
         // A NaN logit: the row's loss and gradient are NaN, as the generic path (and
         // torch) give them. (Not a fallback: in place, the row already holds exps.)
