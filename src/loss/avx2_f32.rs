@@ -23,7 +23,7 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx};
-use super::elementwise::{f32_level, Extra, Kind};
+use super::elementwise::{f32_level, padded_blocks, Extra, Kind};
 use super::hinge::{f32_threshold, hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{
@@ -997,61 +997,26 @@ unsafe fn bce_plain<const G: bool>(
         }
         (l, g)
     };
-    // One call site, so the closure inlines; the last partial block goes through
-    // zero-padded stack buffers, its sum kept to the real lanes by `keep`.
-    let mut bx = [0.0f32; 8 * U];
-    let mut by = [0.0f32; 8 * U];
-    let mut bl = [0.0f32; 8 * U];
-    let mut bg = [0.0f32; 8 * U];
-    let mut i = 0;
-    while i < n {
-        let full = i + 8 * U <= n;
-        let keep: [__m256; U] = std::array::from_fn(|k| {
-            let m = (n - i).saturating_sub(8 * k).min(8);
-            lanes((1u32 << m) - 1)
-        });
-        let (sx, sy, sl, sg) = if full {
-            // SAFETY: i + 8U <= n elements in each (the caller's guarantee).
-            unsafe { (xp.add(i), yp.add(i), pp.map(|p| p.add(i)), dp.add(i)) }
-        } else {
-            let r = n - i;
-            // SAFETY: r < 8U elements from i in x and y.
-            unsafe {
-                std::ptr::copy_nonoverlapping(xp.add(i), bx.as_mut_ptr(), r);
-                std::ptr::copy_nonoverlapping(yp.add(i), by.as_mut_ptr(), r);
-            }
-            (
-                bx.as_ptr(),
-                by.as_ptr(),
-                pp.map(|_| bl.as_mut_ptr()),
-                bg.as_mut_ptr(),
-            )
-        };
-        // SAFETY (the loads and stores): 8U elements at each of sx, sy, sl, sg.
-        let x: [__m256; U] = std::array::from_fn(|k| unsafe { _mm256_loadu_ps(sx.add(8 * k)) });
-        let yv: [__m256; U] = std::array::from_fn(|k| unsafe { _mm256_loadu_ps(sy.add(8 * k)) });
-        let (l, g) = step(x, yv, keep);
-        for k in 0..U {
-            if let Some(sl) = sl {
-                unsafe { _mm256_storeu_ps(sl.add(8 * k), l[k]) };
-            }
-            if G {
-                unsafe { _mm256_storeu_ps(sg.add(8 * k), g[k]) };
-            }
-        }
-        if !full {
-            let r = n - i;
-            // SAFETY: r elements from i in `per` and (when G) `dst`.
-            unsafe {
-                if let Some(pp) = pp {
-                    std::ptr::copy_nonoverlapping(bl.as_ptr(), pp.add(i), r);
+    // SAFETY (the loads and stores): `padded_blocks` hands over 8U elements behind each
+    // pointer; the caller guarantees the arrays.
+    unsafe {
+        padded_blocks::<f32, { 8 * U }>(n, (xp, yp), pp, (dp, G), |sx, sy, sl, sg, r| {
+            let keep: [__m256; U] = std::array::from_fn(|k| {
+                let m = r.saturating_sub(8 * k).min(8);
+                lanes((1u32 << m) - 1)
+            });
+            let x: [__m256; U] = std::array::from_fn(|k| _mm256_loadu_ps(sx.add(8 * k)));
+            let yv: [__m256; U] = std::array::from_fn(|k| _mm256_loadu_ps(sy.add(8 * k)));
+            let (l, g) = step(x, yv, keep);
+            for k in 0..U {
+                if let Some(sl) = sl {
+                    _mm256_storeu_ps(sl.add(8 * k), l[k]);
                 }
                 if G {
-                    std::ptr::copy_nonoverlapping(bg.as_ptr(), dp.add(i), r);
+                    _mm256_storeu_ps(sg.add(8 * k), g[k]);
                 }
             }
-        }
-        i += 8 * U;
-    }
+        })
+    };
     hsum_pd(_mm256_add_pd(acc[0], acc[1]))
 }

@@ -41,7 +41,7 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
-use super::elementwise::{f32_level, Extra, Kind};
+use super::elementwise::{f32_level, padded_blocks, Extra, Kind};
 use super::hinge::{f32_threshold, hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{
@@ -997,65 +997,26 @@ unsafe fn bce_plain<const G: bool>(
         }
         (l, g)
     };
-    let mut i = 0;
-    // One call site, so the closure inlines (with a second one for the tail it was
-    // compiled out of line and called per block); plain loads and stores (with masked
-    // ones for every block, the loop took twice as long). The last partial block goes
-    // through zero-padded stack buffers, its sum kept to the real lanes by `keep`.
-    let (mut bx, mut by, mut bl, mut bg) = (
-        [0.0f32; 16 * U],
-        [0.0f32; 16 * U],
-        [0.0f32; 16 * U],
-        [0.0f32; 16 * U],
-    );
-    while i < n {
-        let full = i + 16 * U <= n;
-        let keep: [__mmask16; U] = std::array::from_fn(|k| {
-            let m = (n - i).saturating_sub(16 * k).min(16);
-            ((1u32 << m) - 1) as __mmask16
-        });
-        let (sx, sy, sl, sg) = if full {
-            // SAFETY: i + 16U <= n elements in each (the caller's guarantee).
-            unsafe { (xp.add(i), yp.add(i), pp.map(|p| p.add(i)), dp.add(i)) }
-        } else {
-            let r = n - i;
-            // SAFETY: r < 16U elements from i in x and y.
-            unsafe {
-                std::ptr::copy_nonoverlapping(xp.add(i), bx.as_mut_ptr(), r);
-                std::ptr::copy_nonoverlapping(yp.add(i), by.as_mut_ptr(), r);
-            }
-            (
-                bx.as_ptr(),
-                by.as_ptr(),
-                pp.map(|_| bl.as_mut_ptr()),
-                bg.as_mut_ptr(),
-            )
-        };
-        // SAFETY (the loads and stores): 16U elements at each of sx, sy, sl, sg.
-        let x: [__m512; U] = std::array::from_fn(|k| unsafe { _mm512_loadu_ps(sx.add(16 * k)) });
-        let yv: [__m512; U] = std::array::from_fn(|k| unsafe { _mm512_loadu_ps(sy.add(16 * k)) });
-        let (l, g) = step(x, yv, keep);
-        for k in 0..U {
-            if let Some(sl) = sl {
-                unsafe { _mm512_storeu_ps(sl.add(16 * k), l[k]) };
-            }
-            if G {
-                unsafe { _mm512_storeu_ps(sg.add(16 * k), g[k]) };
-            }
-        }
-        if !full {
-            let r = n - i;
-            // SAFETY: r elements from i in `per` and (when G) `dst`.
-            unsafe {
-                if let Some(pp) = pp {
-                    std::ptr::copy_nonoverlapping(bl.as_ptr(), pp.add(i), r);
+    // SAFETY (the loads and stores): `padded_blocks` hands over 16U elements behind
+    // each pointer; the caller guarantees the arrays.
+    unsafe {
+        padded_blocks::<f32, { 16 * U }>(n, (xp, yp), pp, (dp, G), |sx, sy, sl, sg, r| {
+            let keep: [__mmask16; U] = std::array::from_fn(|k| {
+                let m = r.saturating_sub(16 * k).min(16);
+                ((1u32 << m) - 1) as __mmask16
+            });
+            let x: [__m512; U] = std::array::from_fn(|k| _mm512_loadu_ps(sx.add(16 * k)));
+            let yv: [__m512; U] = std::array::from_fn(|k| _mm512_loadu_ps(sy.add(16 * k)));
+            let (l, g) = step(x, yv, keep);
+            for k in 0..U {
+                if let Some(sl) = sl {
+                    _mm512_storeu_ps(sl.add(16 * k), l[k]);
                 }
                 if G {
-                    std::ptr::copy_nonoverlapping(bg.as_ptr(), dp.add(i), r);
+                    _mm512_storeu_ps(sg.add(16 * k), g[k]);
                 }
             }
-        }
-        i += 16 * U;
-    }
+        })
+    };
     _mm512_reduce_add_pd(_mm512_add_pd(acc[0], acc[1]))
 }

@@ -210,6 +210,26 @@ fn avx512_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
     f32_elementwise!(f32_overrides!(k, super::avx512_f32), super::avx512_f32)
 }
 
+/// The AVX-512 level's float64 element-wise kernels (`avx512_f64::elementwise`: BCE with
+/// logits four registers at a time, the rest generic) over `k`'s; only for T = f64.
+#[cfg(target_arch = "x86_64")]
+fn avx512_f64<T: Elem>(k: Kernels<T>) -> Kernels<T> {
+    use super::avx512_f64 as m;
+    let mut k = k;
+    // SAFETY (every closure): installed on the AVX-512 level only (`kernels`).
+    let ew: Ew<f64> =
+        |k, x, y, e, o, p, d, g| unsafe { m::elementwise::<[f64], false>(k, x, y, e, o, p, d, g) };
+    let ewg: Ew<f64> =
+        |k, x, y, e, o, p, d, g| unsafe { m::elementwise::<[f64], true>(k, x, y, e, o, p, d, g) };
+    let ewi: EwIn<f64> = |k, d, y, e, o, p, g| unsafe {
+        m::elementwise::<Cells<'_, f64>, true>(k, &Cells(d), y, e, o, p, d, g)
+    };
+    install(&mut k.ew, ew);
+    install(&mut k.ew_grad, ewg);
+    install(&mut k.ew_inplace, ewi);
+    k
+}
+
 #[cfg(target_arch = "x86_64")]
 fn avx2_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
     f32_elementwise!(f32_overrides!(k, super::avx2_f32), super::avx2_f32)
@@ -218,7 +238,7 @@ fn avx2_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
 pub(crate) fn kernels<T: Elem>() -> Kernels<T> {
     match level() {
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => avx512_f32(avx512::kernels()),
+        Level::Avx512 => avx512_f64(avx512_f32(avx512::kernels())),
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => avx2_f32(avx2::kernels()),
         _ => scalar::kernels(),
@@ -270,6 +290,19 @@ mod tests {
                 avx512::kernels(),
                 avx512_f32(avx512::kernels()),
             );
+            // The float64 element-wise override, for f64 only.
+            let (b64, k64) = (
+                avx512::kernels::<f64>(),
+                avx512_f64(avx512::kernels::<f64>()),
+            );
+            assert!(k64.ew as usize != b64.ew as usize);
+            assert!(k64.ew_grad as usize != b64.ew_grad as usize);
+            assert!(k64.ew_inplace as usize != b64.ew_inplace as usize);
+            let (b32, k32) = (
+                avx512::kernels::<f32>(),
+                avx512_f64(avx512::kernels::<f32>()),
+            );
+            assert!(k32.ew as usize == b32.ew as usize);
         }
     }
 }

@@ -553,6 +553,76 @@ fn sub<'a, T>(ex: &Extra<'a, T>, start: usize, len: usize) -> Extra<'a, T> {
 pub(crate) type BcePlain =
     unsafe fn(*const f32, &[f32], Option<&[Cell<f32>]>, &[Cell<f32>], f64) -> f64;
 
+/// The block loop of the hand-written BCE kernels (`avx512_f32`, `avx2_f32`,
+/// `avx512_f64`): `n` elements in blocks of `B`, each handed to `step` as pointers to `B`
+/// logits, `B` targets, `B` per-item loss slots (when `per`) and `B` gradient slots (when
+/// `grad`), with the count of real elements in the block. Full blocks point into the
+/// arrays; the last partial block goes through zero-padded stack buffers, copied in
+/// before and out after, so `step` always does plain full-width loads and stores (masked
+/// ones for every block were twice as slow) and the sum can keep to the real lanes.
+/// `step` is called from one place, so it inlines into the caller's `#[target_feature]`
+/// function (with a second call site for the tail it was compiled out of line and
+/// called per block).
+///
+/// # Safety
+/// `n` elements readable at `xp` and `yp`, and writable at `pp` (when given) and `dp`
+/// (when `grad`); `step` must touch at most `B` elements behind each pointer.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+pub(crate) unsafe fn padded_blocks<T: Copy + Default, const B: usize>(
+    n: usize,
+    (xp, yp): (*const T, *const T),
+    pp: Option<*mut T>,
+    (dp, grad): (*mut T, bool),
+    mut step: impl FnMut(*const T, *const T, Option<*mut T>, *mut T, usize),
+) {
+    let mut bx = [T::default(); B];
+    let mut by = [T::default(); B];
+    let mut bl = [T::default(); B];
+    let mut bg = [T::default(); B];
+    let mut i = 0;
+    while i < n {
+        let r = (n - i).min(B);
+        let full = r == B;
+        let (sx, sy, sl, sg) = if full {
+            // SAFETY: i + B <= n elements in each (the caller's guarantee).
+            unsafe {
+                (
+                    xp.add(i),
+                    yp.add(i),
+                    pp.map(|p| p.add(i)),
+                    dp.wrapping_add(i),
+                )
+            }
+        } else {
+            // SAFETY: r elements from i in x and y.
+            unsafe {
+                std::ptr::copy_nonoverlapping(xp.add(i), bx.as_mut_ptr(), r);
+                std::ptr::copy_nonoverlapping(yp.add(i), by.as_mut_ptr(), r);
+            }
+            (
+                bx.as_ptr(),
+                by.as_ptr(),
+                pp.map(|_| bl.as_mut_ptr()),
+                bg.as_mut_ptr(),
+            )
+        };
+        step(sx, sy, sl, sg, r);
+        if !full {
+            // SAFETY: r elements from i in `per` and (when `grad`) `dst`.
+            unsafe {
+                if let Some(pp) = pp {
+                    std::ptr::copy_nonoverlapping(bl.as_ptr(), pp.add(i), r);
+                }
+                if grad {
+                    std::ptr::copy_nonoverlapping(bg.as_ptr(), dp.add(i), r);
+                }
+            }
+        }
+        i += B;
+    }
+}
+
 /// The float32 element-wise entry of a SIMD level: unweighted BCE with logits goes to
 /// the level's float32-lane `bce`, every other kind and option to the generic kernel.
 /// Inlines into the level's `#[target_feature]` wrapper, so the generic kernel is

@@ -13,6 +13,8 @@
 mod avx2_f32;
 #[cfg(target_arch = "x86_64")]
 mod avx512_f32;
+#[cfg(target_arch = "x86_64")]
+mod avx512_f64;
 pub mod ce;
 pub(crate) mod dispatch;
 pub mod elementwise;

@@ -561,3 +561,114 @@ fn bce_float32_every_level() {
         }
     }
 }
+
+/// float64 BCE with logits (the AVX-512 kernel `avx512_f64::bce_plain`, the generic one
+/// on the other levels) against float64 formulas (libm exp / ln_1p), every level and
+/// every tail length, specials included; in place bit-identical to out of place.
+#[test]
+fn bce_float64_every_level() {
+    use super::elementwise::{elementwise, elementwise_inplace, Extra, Kind};
+    let _g = crate::simd::test_lock();
+    let special = [
+        0.0f64,
+        -0.0,
+        1e-300,
+        -1e-300,
+        5e-324,
+        30.0,
+        -30.0,
+        41.0,
+        -41.0,
+        700.0,
+        -700.0,
+        745.0,
+        -745.0,
+        750.0,
+        -750.0,
+        1e300,
+        -1e300,
+        f64::MAX,
+        -f64::MAX,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+    for lvl in Level::available() {
+        set_level(lvl);
+        for n in (0..=70usize).chain([1000, 40000]) {
+            let d = data(2 * n, 17 + n as u64);
+            let x: Vec<f64> = (0..n)
+                .map(|i| {
+                    if i % 7 == 3 {
+                        special[i % special.len()]
+                    } else {
+                        d[i] * 4.0
+                    }
+                })
+                .collect();
+            let y: Vec<f64> = (0..n)
+                .map(|i| match i % 5 {
+                    0 | 1 => 0.0,
+                    2 | 3 => 1.0,
+                    _ => d[n + i].abs() % 1.0,
+                })
+                .collect();
+            let ex = Extra {
+                weight: None,
+                pos_weight: None,
+            };
+            let mut per = vec![0.0f64; n];
+            let mut g = vec![0.0f64; n];
+            let sum = elementwise(
+                Kind::Bce,
+                &x,
+                &y,
+                ex,
+                Reduction::Sum,
+                Some(&mut per),
+                Some(&mut g),
+            )
+            .unwrap();
+            let mut want_sum = 0.0;
+            for i in 0..n {
+                let (xv, yv) = (x[i], y[i]);
+                let lin = if xv < 0.0 { -xv * yv } else { (1.0 - yv) * xv };
+                let l = lin + (-xv.abs()).exp().ln_1p();
+                let sig = 1.0 / (1.0 + (-xv).exp());
+                let gw = (1.0 - yv) * sig - yv / (1.0 + xv.exp());
+                want_sum += l;
+                let ok = per[i] == l
+                    || (per[i].is_nan() && l.is_nan())
+                    || (per[i] - l).abs() <= 2e-15 * l.abs() + 1e-320;
+                assert!(ok, "{lvl:?} n={n} x={xv} y={yv}: loss {} want {l}", per[i]);
+                // sigma - y cancels for soft targets: the error scales with its terms.
+                let scale = (1.0 - yv) * sig + yv / (1.0 + xv.exp());
+                let ok = g[i] == gw
+                    || (g[i].is_nan() && gw.is_nan())
+                    || (g[i] - gw).abs() <= 2e-15 * scale + 1e-320;
+                assert!(ok, "{lvl:?} n={n} x={xv} y={yv}: grad {} want {gw}", g[i]);
+            }
+            assert!(
+                (sum - want_sum).abs() <= 1e-14 * want_sum.abs()
+                    || (sum.is_nan() && want_sum.is_nan())
+                    || sum == want_sum,
+                "{lvl:?} n={n}: sum {sum} want {want_sum}"
+            );
+            let mut xi = x.clone();
+            let mut per2 = vec![0.0f64; n];
+            let s2 =
+                elementwise_inplace(Kind::Bce, &mut xi, &y, ex, Reduction::Sum, Some(&mut per2))
+                    .unwrap();
+            assert!(s2.to_bits() == sum.to_bits() || (s2.is_nan() && sum.is_nan()));
+            assert!(xi
+                .iter()
+                .zip(&g)
+                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())));
+            assert!(per2
+                .iter()
+                .zip(&per)
+                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())));
+        }
+    }
+    set_level(Level::best());
+}

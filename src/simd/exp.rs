@@ -14,8 +14,8 @@ use super::{fmadd, L};
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 // ln2 split so that n * LN2_HI is exact for |n| < 2^11.
-const LN2_HI: f64 = 6.931_471_803_691_238e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+pub(crate) const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+pub(crate) const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 // 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits.
 const MAGIC: f64 = 6_755_399_441_055_744.0;
 
@@ -173,10 +173,10 @@ pub(crate) const EXP7_F32: [f32; 8] = [
 pub(crate) const LN2_HI_F32: f32 = 0.693_145_75;
 pub(crate) const LN2_LO_F32: f32 = 1.428_606_8e-6;
 
-const LN2: f64 = std::f64::consts::LN_2;
+pub(crate) const LN2: f64 = std::f64::consts::LN_2;
 const SQRT2: f64 = std::f64::consts::SQRT_2;
 // 2/(2k+1): the atanh series log(m) = 2z (1 + z^2/3 + z^4/5 + ...), z = (m-1)/(m+1).
-const ATANH: [f64; 12] = [
+pub(crate) const ATANH: [f64; 12] = [
     2.0,
     2.0 / 3.0,
     2.0 / 5.0,
