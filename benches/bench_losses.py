@@ -215,6 +215,9 @@ def main():
         import jax
 
         jax.config.update("jax_platforms", "cpu")
+        # Without x64, jnp.asarray turns float64 data into float32 and the float64 rows
+        # would time jax in single precision.
+        jax.config.update("jax_enable_x64", True)
     except ImportError:
         jax = None
         print("jax not installed: jax columns skipped")

@@ -120,7 +120,9 @@ def run(job, path, threads):
     code = RUNNER.format(code=JOBS[job])
     if job.startswith("duckdb") and threads:
         code = code.replace("duckdb.connect()", f"duckdb.connect(config={{'threads': {threads}}})")
-    r = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, env=env, check=False)
+    r = subprocess.run(
+        [sys.executable, "-c", code, path], capture_output=True, text=True, env=env, check=False
+    )
     if r.returncode != 0:
         return {"error": (r.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -160,8 +162,10 @@ def main():
         ("cls.csv", "class counts", ["hs_cls"] + [f"{m}_cls" for m in libs]),
         ("reg.npy", "exact median", ["hs_npy", "numpy_npy"]),
     ]
-    print(f"\nthreads: {a.threads or os.cpu_count()}; median of {a.repeat} runs; "
-          "ratio = time / headstart's time (> 1: headstart is faster)\n")
+    print(
+        f"\nthreads: {a.threads or os.cpu_count()}; median of {a.repeat} runs; "
+        "ratio = time / headstart's time (> 1: headstart is faster)\n"
+    )
     print("| file | job | method | seconds | x headstart | peak RSS MiB | notes |")
     print("|---|---|---|---|---|---|---|")
     for fname, what, jobs in groups:
@@ -174,15 +178,20 @@ def main():
         floor = best("floor", path, a.repeat, a.threads)
         res = {j: best(j, path, a.repeat, a.threads) for j in jobs}
         ours = res[jobs[0]]["t"]
-        print(f"| {fname} ({size:.0f} MiB) | {what} | I/O floor (read once) | {floor['t']:.2f} | "
-              f"{floor['t'] / ours:.2f} | {floor['rss']:.0f} | |")
+        print(
+            f"| {fname} ({size:.0f} MiB) | {what} | I/O floor (read once) | {floor['t']:.2f} | "
+            f"{floor['t'] / ours:.2f} | {floor['rss']:.0f} | |"
+        )
         for j in jobs:
             r = res[j]
             if "error" in r:
                 print(f"| | | {j} | error | | | {r['error'][:80]} |")
                 continue
-            notes = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                              for k, v in r.items() if k not in ("t", "rss"))
+            notes = ", ".join(
+                f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in r.items()
+                if k not in ("t", "rss")
+            )
             print(f"| | | {j} | {r['t']:.2f} | {r['t'] / ours:.2f} | {r['rss']:.0f} | {notes} |")
 
 
