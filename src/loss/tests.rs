@@ -447,6 +447,16 @@ fn hinge_float32_wide_rows_every_level() {
     set_level(Level::best());
 }
 
+/// BCE with logits of one element in float64 (libm exp / ln_1p): the loss, the
+/// gradient (1 - y) sigma(x) - y sigma(-x), and the size of that gradient's two terms
+/// (sigma - y cancels for soft targets, so its error scales with the terms).
+fn bce_ref(x: f64, y: f64) -> (f64, f64, f64) {
+    let lin = if x < 0.0 { -x * y } else { (1.0 - y) * x };
+    let l = lin + (-x.abs()).exp().ln_1p();
+    let (sig, sigc) = (1.0 / (1.0 + (-x).exp()), 1.0 / (1.0 + x.exp()));
+    (l, (1.0 - y) * sig - y * sigc, (1.0 - y) * sig + y * sigc)
+}
+
 /// float32 BCE with logits (the float32-lane kernels of the AVX2 and AVX-512 levels, the
 /// generic one at the scalar level) against float64 formulas on the same float32 inputs, every level and
 /// every tail length; in place bit-identical to out of place.
@@ -515,10 +525,7 @@ fn bce_float32_every_level() {
             let mut want_sum = 0.0;
             for i in 0..n {
                 let (xv, yv) = (x[i] as f64, y[i] as f64);
-                let lin = if xv < 0.0 { -xv * yv } else { (1.0 - yv) * xv };
-                let l = lin + (-xv.abs()).exp().ln_1p();
-                let sig = 1.0 / (1.0 + (-xv).exp());
-                let gw = (1.0 - yv) * sig - yv / (1.0 + xv.exp());
+                let (l, gw, scale) = bce_ref(xv, yv);
                 want_sum += l;
                 let close = |a: f64, b: f64, rel: f64| {
                     a == b
@@ -530,8 +537,6 @@ fn bce_float32_every_level() {
                     "{lvl:?} n={n} x={xv} y={yv}: loss {} want {l}",
                     per[i]
                 );
-                // sigma - y cancels for soft targets: the error scales with its terms.
-                let scale = (1.0 - yv) * sig + yv / (1.0 + xv.exp());
                 assert!(
                     g[i] as f64 == gw
                         || (g[i].is_nan() && gw.is_nan())
@@ -632,17 +637,12 @@ fn bce_float64_every_level() {
             let mut want_sum = 0.0;
             for i in 0..n {
                 let (xv, yv) = (x[i], y[i]);
-                let lin = if xv < 0.0 { -xv * yv } else { (1.0 - yv) * xv };
-                let l = lin + (-xv.abs()).exp().ln_1p();
-                let sig = 1.0 / (1.0 + (-xv).exp());
-                let gw = (1.0 - yv) * sig - yv / (1.0 + xv.exp());
+                let (l, gw, scale) = bce_ref(xv, yv);
                 want_sum += l;
                 let ok = per[i] == l
                     || (per[i].is_nan() && l.is_nan())
                     || (per[i] - l).abs() <= 2e-15 * l.abs() + 1e-320;
                 assert!(ok, "{lvl:?} n={n} x={xv} y={yv}: loss {} want {l}", per[i]);
-                // sigma - y cancels for soft targets: the error scales with its terms.
-                let scale = (1.0 - yv) * sig + yv / (1.0 + xv.exp());
                 let ok = g[i] == gw
                     || (g[i].is_nan() && gw.is_nan())
                     || (g[i] - gw).abs() <= 2e-15 * scale + 1e-320;
