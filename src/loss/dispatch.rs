@@ -179,24 +179,25 @@ macro_rules! f32_overrides {
     }};
 }
 
-/// Install module `$m`'s float32 element-wise kernels (`$m::elementwise`: BCE with
-/// logits in float32 lanes, the rest generic) over `$k`'s.
+/// Install module `$m`'s element-wise kernels for element type `$t` (`$m::elementwise`:
+/// BCE with logits hand-written, the rest generic) over `$k`'s: the float32 ones of
+/// `avx512_f32` / `avx2_f32`, the float64 one of `avx512_f64`.
 ///
 /// Safety contract: only use this for a module whose level is the current level.
 #[cfg(target_arch = "x86_64")]
-macro_rules! f32_elementwise {
-    ($k:expr, $m:path) => {{
+macro_rules! elementwise_override {
+    ($k:expr, $m:path, $t:ty) => {{
         use $m as m;
         let mut k = $k;
         // SAFETY (every closure): see the macro's doc.
-        let ew: Ew<f32> = |k, x, y, e, o, p, d, g| unsafe {
-            m::elementwise::<[f32], false>(k, x, y, e, o, p, d, g)
+        let ew: Ew<$t> = |k, x, y, e, o, p, d, g| unsafe {
+            m::elementwise::<[$t], false>(k, x, y, e, o, p, d, g)
         };
-        let ewg: Ew<f32> = |k, x, y, e, o, p, d, g| unsafe {
-            m::elementwise::<[f32], true>(k, x, y, e, o, p, d, g)
+        let ewg: Ew<$t> = |k, x, y, e, o, p, d, g| unsafe {
+            m::elementwise::<[$t], true>(k, x, y, e, o, p, d, g)
         };
-        let ewi: EwIn<f32> = |k, d, y, e, o, p, g| unsafe {
-            m::elementwise::<Cells<'_, f32>, true>(k, &Cells(d), y, e, o, p, d, g)
+        let ewi: EwIn<$t> = |k, d, y, e, o, p, g| unsafe {
+            m::elementwise::<Cells<'_, $t>, true>(k, &Cells(d), y, e, o, p, d, g)
         };
         install(&mut k.ew, ew);
         install(&mut k.ew_grad, ewg);
@@ -207,32 +208,19 @@ macro_rules! f32_elementwise {
 
 #[cfg(target_arch = "x86_64")]
 fn avx512_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
-    f32_elementwise!(f32_overrides!(k, super::avx512_f32), super::avx512_f32)
+    elementwise_override!(f32_overrides!(k, super::avx512_f32), super::avx512_f32, f32)
 }
 
 /// The AVX-512 level's float64 element-wise kernels (`avx512_f64::elementwise`: BCE with
 /// logits four registers at a time, the rest generic) over `k`'s; only for T = f64.
 #[cfg(target_arch = "x86_64")]
 fn avx512_f64<T: Elem>(k: Kernels<T>) -> Kernels<T> {
-    use super::avx512_f64 as m;
-    let mut k = k;
-    // SAFETY (every closure): installed on the AVX-512 level only (`kernels`).
-    let ew: Ew<f64> =
-        |k, x, y, e, o, p, d, g| unsafe { m::elementwise::<[f64], false>(k, x, y, e, o, p, d, g) };
-    let ewg: Ew<f64> =
-        |k, x, y, e, o, p, d, g| unsafe { m::elementwise::<[f64], true>(k, x, y, e, o, p, d, g) };
-    let ewi: EwIn<f64> = |k, d, y, e, o, p, g| unsafe {
-        m::elementwise::<Cells<'_, f64>, true>(k, &Cells(d), y, e, o, p, d, g)
-    };
-    install(&mut k.ew, ew);
-    install(&mut k.ew_grad, ewg);
-    install(&mut k.ew_inplace, ewi);
-    k
+    elementwise_override!(k, super::avx512_f64, f64)
 }
 
 #[cfg(target_arch = "x86_64")]
 fn avx2_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
-    f32_elementwise!(f32_overrides!(k, super::avx2_f32), super::avx2_f32)
+    elementwise_override!(f32_overrides!(k, super::avx2_f32), super::avx2_f32, f32)
 }
 
 pub(crate) fn kernels<T: Elem>() -> Kernels<T> {
