@@ -636,7 +636,7 @@ pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
 
 /// Bits `pos..pos + len` (len <= 16) of a bit string held in little-endian words.
 #[inline(always)]
-fn bits(words: &[u64; 4], pos: usize, len: usize) -> u32 {
+pub(crate) fn bits(words: &[u64; 4], pos: usize, len: usize) -> u32 {
     let (w, o) = (pos / 64, pos % 64);
     let mut v = words[w] >> o;
     if o + len > 64 {

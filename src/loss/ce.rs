@@ -248,8 +248,25 @@ pub(crate) fn ce_rows<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>
             start += L;
         }
     }
-    for (r, &t) in targets.iter().enumerate().skip(start) {
+    ce_rows_range::<T, S, F, G>(x, dst, targets, ctx, losses, start, targets.len());
+}
+
+/// Rows `a..b` one at a time by the generic row (ignored rows give zeros): the tail of
+/// [`ce_rows`] and the fallback of hand-written group kernels.
+#[inline(always)]
+pub(crate) fn ce_rows_range<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>(
+    x: &S,
+    dst: &[Cell<T>],
+    targets: &[i64],
+    ctx: &CeCtx<'_>,
+    losses: &mut [f64],
+    a: usize,
+    b: usize,
+) {
+    let c = ctx.c;
+    for r in a..b {
         let d = if G { &dst[r * c..(r + 1) * c] } else { dst };
+        let t = targets[r];
         if t == ctx.ignore_index {
             losses[r] = 0.0;
             if G {

@@ -148,32 +148,32 @@ fn install<F: 'static, G: 'static + Copy>(slot: &mut G, f: F) {
     }
 }
 
-/// The float32 overrides of a level (`loss::avx512_f32`, `loss::avx2_f32`): cross-entropy
-/// with index targets, and the Weston-Watkins / multi-margin hinge of more than 32
-/// classes. `$m` is the module; the caller installs them only on the level that module
-/// was written for (`level()` never reports a level the CPU lacks).
+/// The class-target overrides of a level: cross-entropy with index targets and the
+/// Weston-Watkins / multi-margin hinge, for element type `$t`, from the functions `$ce`
+/// and `$hg` (each generic over the source and the gradient flag: `avx512_f32`'s and
+/// `avx2_f32`'s float32 kernels, `avx512_f64`'s float64 ones). The caller installs them
+/// only on the level their module was written for (`level()` never reports a level the
+/// CPU lacks).
 #[cfg(target_arch = "x86_64")]
-macro_rules! f32_overrides {
-    ($k:expr, $m:path) => {{
-        use $m as m;
+macro_rules! row_overrides {
+    ($k:expr, $t:ty, $ce:path, $hg:path) => {{
+        use $ce as ce;
+        use $hg as hg;
         let mut k = $k;
         // SAFETY (every closure): see the macro's doc.
-        let idx: CeIdx<f32> =
-            |x, t, c, l| unsafe { m::ce_rows_f32::<[f32], false>(x, &[], t, c, l) };
-        let grad: CeIdxGrad<f32> =
-            |x, d, t, c, l| unsafe { m::ce_rows_f32::<[f32], true>(x, d, t, c, l) };
-        let inpl: CeIdxIn<f32> =
-            |d, t, c, l| unsafe { m::ce_rows_f32::<Cells<'_, f32>, true>(&Cells(d), d, t, c, l) };
-        let hg: Hg<f32> = |x, t, h, l| unsafe { m::hinge_rows::<[f32], false>(x, &[], t, h, l) };
-        let hgg: HgGrad<f32> =
-            |x, d, t, h, l| unsafe { m::hinge_rows::<[f32], true>(x, d, t, h, l) };
-        let hgi: HgIn<f32> =
-            |d, t, h, l| unsafe { m::hinge_rows::<Cells<'_, f32>, true>(&Cells(d), d, t, h, l) };
+        let idx: CeIdx<$t> = |x, t, c, l| unsafe { ce::<[$t], false>(x, &[], t, c, l) };
+        let grad: CeIdxGrad<$t> = |x, d, t, c, l| unsafe { ce::<[$t], true>(x, d, t, c, l) };
+        let inpl: CeIdxIn<$t> =
+            |d, t, c, l| unsafe { ce::<Cells<'_, $t>, true>(&Cells(d), d, t, c, l) };
+        let h: Hg<$t> = |x, t, h, l| unsafe { hg::<[$t], false>(x, &[], t, h, l) };
+        let hgr: HgGrad<$t> = |x, d, t, h, l| unsafe { hg::<[$t], true>(x, d, t, h, l) };
+        let hgi: HgIn<$t> =
+            |d, t, h, l| unsafe { hg::<Cells<'_, $t>, true>(&Cells(d), d, t, h, l) };
         install(&mut k.ce_idx, idx);
         install(&mut k.ce_idx_grad, grad);
         install(&mut k.ce_idx_inplace, inpl);
-        install(&mut k.hinge, hg);
-        install(&mut k.hinge_grad, hgg);
+        install(&mut k.hinge, h);
+        install(&mut k.hinge_grad, hgr);
         install(&mut k.hinge_inplace, hgi);
         k
     }};
@@ -208,19 +208,26 @@ macro_rules! elementwise_override {
 
 #[cfg(target_arch = "x86_64")]
 fn avx512_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
-    elementwise_override!(f32_overrides!(k, super::avx512_f32), super::avx512_f32, f32)
+    use super::avx512_f32 as m;
+    let k = row_overrides!(k, f32, m::ce_rows_f32, m::hinge_rows);
+    elementwise_override!(k, m, f32)
 }
 
-/// The AVX-512 level's float64 element-wise kernels (`avx512_f64::elementwise`: BCE with
-/// logits four registers at a time, the rest generic) over `k`'s; only for T = f64.
+/// The AVX-512 level's float64 kernels over `k`'s, only for T = f64: cross-entropy and
+/// the hinge up to 16 classes 8 rows at a time, BCE with logits four registers at a time
+/// (`avx512_f64`), the rest generic.
 #[cfg(target_arch = "x86_64")]
 fn avx512_f64<T: Elem>(k: Kernels<T>) -> Kernels<T> {
-    elementwise_override!(k, super::avx512_f64, f64)
+    use super::avx512_f64 as m;
+    let k = row_overrides!(k, f64, m::ce_rows_f64, m::hinge_rows_f64);
+    elementwise_override!(k, m, f64)
 }
 
 #[cfg(target_arch = "x86_64")]
 fn avx2_f32<T: Elem>(k: Kernels<T>) -> Kernels<T> {
-    elementwise_override!(f32_overrides!(k, super::avx2_f32), super::avx2_f32, f32)
+    use super::avx2_f32 as m;
+    let k = row_overrides!(k, f32, m::ce_rows_f32, m::hinge_rows);
+    elementwise_override!(k, m, f32)
 }
 
 pub(crate) fn kernels<T: Elem>() -> Kernels<T> {
@@ -278,7 +285,7 @@ mod tests {
                 avx512::kernels(),
                 avx512_f32(avx512::kernels()),
             );
-            // The float64 element-wise override, for f64 only.
+            // The float64 overrides, for f64 only.
             let (b64, k64) = (
                 avx512::kernels::<f64>(),
                 avx512_f64(avx512::kernels::<f64>()),
@@ -286,11 +293,19 @@ mod tests {
             assert!(k64.ew as usize != b64.ew as usize);
             assert!(k64.ew_grad as usize != b64.ew_grad as usize);
             assert!(k64.ew_inplace as usize != b64.ew_inplace as usize);
+            assert!(k64.ce_idx as usize != b64.ce_idx as usize);
+            assert!(k64.ce_idx_grad as usize != b64.ce_idx_grad as usize);
+            assert!(k64.ce_idx_inplace as usize != b64.ce_idx_inplace as usize);
+            assert!(k64.hinge as usize != b64.hinge as usize);
+            assert!(k64.hinge_grad as usize != b64.hinge_grad as usize);
+            assert!(k64.hinge_inplace as usize != b64.hinge_inplace as usize);
             let (b32, k32) = (
                 avx512::kernels::<f32>(),
                 avx512_f64(avx512::kernels::<f32>()),
             );
             assert!(k32.ew as usize == b32.ew as usize);
+            assert!(k32.ce_idx as usize == b32.ce_idx as usize);
+            assert!(k32.hinge_grad as usize == b32.hinge_grad as usize);
         }
     }
 }

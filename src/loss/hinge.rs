@@ -100,7 +100,9 @@ fn hinge_row<T: Elem, S: Src<T> + ?Sized, const G: bool>(
                 let mut gb = [0.0; L];
                 for j in 0..L {
                     let z = h.margin - xy + v[j];
-                    let active = (z > 0.0 || z.is_nan()) && i + j != y;
+                    // (Lanes past the row's end hold -inf, which a NaN or -inf x_y turns
+                    // into a NaN z: not violators.)
+                    let active = (z > 0.0 || z.is_nan()) && i + j != y && i + j < c;
                     acc[j] += if active {
                         if sq {
                             z * z

@@ -672,3 +672,244 @@ fn bce_float64_every_level() {
     }
     set_level(Level::best());
 }
+
+/// Cross-entropy of one float64 row of exactly representable differences x_k - m (the
+/// test's logits are multiples of 2^-40 below 2^12): (loss, d loss / dx), the gradient's
+/// target entry as minus the other probabilities (no cancellation). Accurate to a few
+/// ulps everywhere, far-from-max entries included (where `naive` rounds x - lse).
+fn ce_row_ref(row: &[f64], y: usize, wy: f64) -> (f64, Vec<f64>) {
+    let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let km = row.iter().position(|&v| v == m).unwrap_or(0);
+    let e: Vec<f64> = row.iter().map(|&v| (v - m).exp()).collect();
+    let s: f64 = (0..row.len()).filter(|&k| k != km).map(|k| e[k]).sum();
+    let total = 1.0 + s;
+    let mut g: Vec<f64> = e.iter().map(|&v| wy * (v / total)).collect();
+    let others: f64 = (0..row.len()).filter(|&k| k != y).map(|k| e[k]).sum();
+    g[y] = -wy * (others / total);
+    (wy * ((m - row[y]) + s.ln_1p()), g)
+}
+
+/// float64 cross-entropy rows of up to 16 classes (the AVX-512 level's 8-row flat groups,
+/// the generic groups elsewhere) and a few wider ones against `ce_row_ref`, every level:
+/// per-row losses and every gradient entry to 3e-15 relative (subnormal entries to a few
+/// subnormal ulps), in place bit-identical. Rows: ties for the max, -inf entries,
+/// confident rows, a target far below the others, subnormal probabilities, losses of 690
+/// (t ~ e^690 stays in the group) and 800 (e^(x - x_y) overflows: handed over), target
+/// logits of 450 (large exponents) and 3000 (beyond the group's range), a 1e300 logit,
+/// ignored rows, weights, and groups holding a NaN or a +inf row.
+#[test]
+fn float64_rows_every_level() {
+    let _g = crate::simd::test_lock();
+    for lvl in Level::available() {
+        set_level(lvl);
+        for c in (1..=17usize).chain([31, 40]) {
+            let n = 8 * 13 + 5;
+            // Multiples of 2^-40: every x_k - m below is exact.
+            let q = |v: f64| (v * 2f64.powi(40)).round() / 2f64.powi(40);
+            let mut x: Vec<f64> = data(n * c, 3 + c as u64).into_iter().map(q).collect();
+            let t: Vec<i64> = (0..n as i64)
+                .map(|i| {
+                    if i % 11 == 4 {
+                        -100
+                    } else {
+                        (i * 7 + 3) % c as i64
+                    }
+                })
+                .collect();
+            for r in 0..n {
+                let row = &mut x[r * c..(r + 1) * c];
+                let y = t[r].rem_euclid(c as i64) as usize;
+                let o = (y + 1) % c;
+                match r % 12 {
+                    1 if c > 2 => {
+                        row[0] = 5.0; // a tie for the max
+                        row[c - 1] = 5.0;
+                    }
+                    2 if c > 1 => row[o] = f64::NEG_INFINITY,
+                    3 => row[y] = 40.0,  // confident: loss ~ (C-1) e^-48
+                    4 => row[y] = -40.0, // t ~ e^32
+                    5 if c > 1 => row[o] = row[y] - 740.0, // p ~ e^-740: subnormal
+                    6 if c > 1 => row[o] = row[y] + 690.0, // loss ~690, t < 1e300
+                    7 if c > 1 => row[o] = row[y] + 800.0, // e^800 overflows: handed over
+                    8 => row.iter_mut().for_each(|v| *v += 450.0),
+                    9 => row[y] = 3000.0, // beyond the group's range
+                    10 if c > 1 => row[o] = 1e300,
+                    _ => {}
+                }
+            }
+            let (nan_row, inf_row) = (8 * 3 + 2, 8 * 6 + 5);
+            x[nan_row * c] = f64::NAN;
+            x[inf_row * c + c - 1] = f64::INFINITY;
+            let w: Vec<f64> = (0..c).map(|k| 0.5 + 3.0 * (k % 4) as f64).collect();
+            for wopt in [None, Some(&w[..])] {
+                let mut g = vec![0.0f64; x.len()];
+                let r = cross_entropy(
+                    &x,
+                    c,
+                    Targets::Index(&t),
+                    &opts(wopt, 0.0, Reduction::None),
+                    Some(&mut g),
+                )
+                .unwrap();
+                let got = r.per_item.unwrap();
+                for i in 0..n {
+                    if t[i] == -100 {
+                        assert!(got[i] == 0.0 && g[i * c..(i + 1) * c].iter().all(|&v| v == 0.0));
+                        continue;
+                    }
+                    let y = t[i] as usize;
+                    let wy = wopt.map_or(1.0, |w| w[y]);
+                    if i == nan_row || i == inf_row {
+                        // NaN row: NaN; +inf row: the formula's inf or NaN, as torch.
+                        assert!(!got[i].is_finite(), "{lvl:?} c={c} row {i}: {}", got[i]);
+                        continue;
+                    }
+                    let (want, gw) = ce_row_ref(&x[i * c..(i + 1) * c], y, wy);
+                    assert!(
+                        (got[i] - want).abs() <= 3e-15 * want.abs(),
+                        "{lvl:?} c={c} row {i}: loss {:e} vs {want:e}",
+                        got[i]
+                    );
+                    for k in 0..c {
+                        let gv = g[i * c + k];
+                        assert!(
+                            (gv - gw[k]).abs() <= 3e-15 * gw[k].abs() + 2e-322 * wy,
+                            "{lvl:?} c={c} row {i} class {k}: grad {gv:e} vs {:e}",
+                            gw[k]
+                        );
+                    }
+                }
+                let mut xi = x.clone();
+                let ri = cross_entropy_inplace(
+                    &mut xi,
+                    c,
+                    Targets::Index(&t),
+                    &opts(wopt, 0.0, Reduction::None),
+                )
+                .unwrap();
+                let same =
+                    |a: &f64, b: &f64| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+                assert!(
+                    xi.iter().zip(&g).all(|(a, b)| same(a, b)),
+                    "{lvl:?} c={c}: in place"
+                );
+                assert!(ri
+                    .per_item
+                    .unwrap()
+                    .iter()
+                    .zip(&got)
+                    .all(|(a, b)| same(a, b)));
+            }
+        }
+    }
+    set_level(Level::best());
+}
+
+/// float64 Weston-Watkins / multi-margin rows (the AVX-512 level's 8-row flat groups up
+/// to 16 classes, the generic paths elsewhere) against the formulas written out per row:
+/// p = 1 and 2, weights, margins, ties at the hinge, NaN, +-inf scores. The violators'
+/// gradient entries are the same products, so equal; the loss and the target's entry are
+/// sums, to 1e-15 of the sum of the terms' magnitudes.
+#[test]
+fn hinge_float64_rows_every_level() {
+    use super::hinge::{hinge, hinge_inplace, Hinge, HingeOptions};
+    let _g = crate::simd::test_lock();
+    for lvl in Level::available() {
+        set_level(lvl);
+        for c in (1..=17usize).chain([33]) {
+            let n = 8 * 5 + 3;
+            let mut x = data(n * c, 19 + c as u64);
+            let t: Vec<i64> = (0..n as i64).map(|i| (i * 13 + 5) % c as i64).collect();
+            for r in 0..n {
+                let y = t[r] as usize;
+                let row = &mut x[r * c..(r + 1) * c];
+                match r % 7 {
+                    1 => row[(y + 3) % c] = row[y] - 1.0, // exactly at the hinge (margin 1)
+                    2 => row[(y + 1) % c] = f64::NEG_INFINITY,
+                    3 => row[(y + 2) % c] = 1e300,
+                    4 => row[y] = f64::INFINITY,
+                    _ => {}
+                }
+            }
+            x[5 * c + 7 % c] = f64::NAN;
+            x[9 * c + 1 % c] = f64::INFINITY;
+            x[17 * c + t[17] as usize] = f64::NAN; // a NaN target score
+            let w: Vec<f64> = (0..c).map(|k| 0.5 + (k % 4) as f64).collect();
+            for kind in [Hinge::WestonWatkins, Hinge::MultiMargin] {
+                for p in [1u32, 2] {
+                    for (wopt, margin) in [(None, 1.0), (Some(&w[..]), 0.3), (None, -0.5)] {
+                        let o = HingeOptions {
+                            kind,
+                            p,
+                            margin,
+                            weight: wopt,
+                            reduction: Reduction::None,
+                        };
+                        let mut g = vec![0.0f64; x.len()];
+                        let r = hinge(&x, c, &t, &o, Some(&mut g)).unwrap();
+                        let l = r.per_item.unwrap();
+                        let div = if kind == Hinge::MultiMargin {
+                            c as f64
+                        } else {
+                            1.0
+                        };
+                        let same = |a: f64, b: f64| a == b || a.is_nan() && b.is_nan();
+                        for i in 0..n {
+                            let y = t[i] as usize;
+                            let sc = wopt.map_or(1.0, |w| w[y]) / div;
+                            let row = &x[i * c..(i + 1) * c];
+                            let (mut sum, mut mag, mut gsum, mut gmag) = (0.0, 0.0, 0.0, 0.0);
+                            for k in (0..c).filter(|&k| k != y) {
+                                let z = (margin - row[y]) + row[k];
+                                let on = z > 0.0 || z.is_nan();
+                                let term = if !on {
+                                    0.0
+                                } else if p == 2 {
+                                    z * z
+                                } else {
+                                    z
+                                };
+                                let gk = if !on {
+                                    0.0
+                                } else if p == 2 {
+                                    sc * (2.0 * z)
+                                } else {
+                                    sc
+                                };
+                                (sum, mag) = (sum + term, mag + term.abs());
+                                (gsum, gmag) = (gsum + gk, gmag + gk.abs());
+                                let gv = g[i * c + k];
+                                assert!(
+                                    same(gv, gk),
+                                    "{lvl:?} {kind:?} p={p} c={c} [{i},{k}]: {gv} vs {gk}"
+                                );
+                            }
+                            let ok =
+                                |a: f64, b: f64, m: f64| same(a, b) || (a - b).abs() <= 1e-15 * m;
+                            assert!(
+                                ok(l[i], sc * sum, sc * mag),
+                                "{lvl:?} {kind:?} p={p} c={c} row {i}: {} vs {}",
+                                l[i],
+                                sc * sum
+                            );
+                            assert!(
+                                ok(g[i * c + y], -gsum, gmag),
+                                "{lvl:?} {kind:?} p={p} c={c} row {i} target: {} vs {}",
+                                g[i * c + y],
+                                -gsum
+                            );
+                        }
+                        let mut xi = x.clone();
+                        let ri = hinge_inplace(&mut xi, c, &t, &o).unwrap();
+                        let bits = |a: &f64, b: &f64| {
+                            a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan()
+                        };
+                        assert!(xi.iter().zip(&g).all(|(a, b)| bits(a, b)), "in place");
+                        assert!(ri.per_item.unwrap().iter().zip(&l).all(|(a, b)| bits(a, b)));
+                    }
+                }
+            }
+        }
+    }
+    set_level(Level::best());
+}
