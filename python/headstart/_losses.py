@@ -509,7 +509,9 @@ def multi_margin_loss(
 ):
     """Multiclass hinge loss as ``torch.nn.functional.multi_margin_loss`` (Weston-Watkins,
     divided by C): (1/C) sum_{i != y} w_y max(0, margin - x_y + x_i)^p, p in {1, 2}.
-    ``'mean'`` averages over N. The subgradient at the hinge (z = 0) is 0, as torch."""
+    ``'mean'`` averages over N. The subgradient at the hinge (z = 0) is 0, as torch.
+    A NaN score counts as a violation, so its row's loss is NaN (torch's CPU kernel skips
+    it: its ``z > 0`` test fails for NaN, leaving a finite loss)."""
     return _hinge(
         "multi_margin",
         "multi_margin_loss",
