@@ -107,11 +107,9 @@ unsafe fn bce_plain<const G: bool>(
         for k in 0..U {
             r[k] = _mm512_fnmadd_pd(nn[k], _mm512_set1_pd(LN2_LO), r[k]);
         }
-        let mut p = [_mm512_set1_pd(TAYLOR13[13]); U];
-        for c in TAYLOR13[..13].iter().rev() {
-            for k in 0..U {
-                p[k] = _mm512_fmadd_pd(p[k], r[k], _mm512_set1_pd(*c));
-            }
+        let mut p = [zero; U];
+        for k in 0..U {
+            p[k] = taylor13(r[k]);
         }
         for k in 0..U {
             t[k] = _mm512_scalef_pd(p[k], nn[k]); // e^-|x| in [0, 1], or NaN
@@ -125,11 +123,9 @@ unsafe fn bce_plain<const G: bool>(
         for k in 0..U {
             z2[k] = _mm512_mul_pd(z[k], z[k]);
         }
-        let mut q = [_mm512_set1_pd(ATANH[11]); U];
-        for c in ATANH[..11].iter().rev() {
-            for k in 0..U {
-                q[k] = _mm512_fmadd_pd(q[k], z2[k], _mm512_set1_pd(*c));
-            }
+        let mut q = [zero; U];
+        for k in 0..U {
+            q[k] = atanh11(z2[k]);
         }
         let (mut l, mut g) = ([zero; U], [zero; U]);
         for k in 0..U {
@@ -200,6 +196,22 @@ fn log1p_parts(t: __m512d) -> (__m512d, __m512d, __m512d, __m512d) {
     let z = _mm512_mul_pd(_mm512_sub_pd(m, one), _mm512_mul_pd(u, d));
     let corr = _mm512_mul_pd(_mm512_sub_pd(t, _mm512_sub_pd(u, one)), inv);
     (e, z, corr, inv)
+}
+
+/// The atanh series sum_k ATANH[k] w^k (degree 11, w = z^2, [`log1p_parts`]) by
+/// Estrin's scheme.
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+fn atanh11(w: __m512d) -> __m512d {
+    let c = |k: usize| _mm512_set1_pd(ATANH[k]);
+    let pair = |k: usize| _mm512_fmadd_pd(c(k + 1), w, c(k));
+    let w2 = _mm512_mul_pd(w, w);
+    let w4 = _mm512_mul_pd(w2, w2);
+    let w8 = _mm512_mul_pd(w4, w4);
+    let q0 = _mm512_fmadd_pd(pair(2), w2, pair(0));
+    let q1 = _mm512_fmadd_pd(pair(6), w2, pair(4));
+    let q2 = _mm512_fmadd_pd(pair(10), w2, pair(8));
+    _mm512_fmadd_pd(q2, w8, _mm512_fmadd_pd(q1, w4, q0))
 }
 
 /// log1p = e ln2 + z q + corr, with q the atanh series of z^2 (see [`log1p_parts`]).
@@ -501,11 +513,7 @@ unsafe fn ce_group8<const G: bool>(
         return false;
     }
     let (e, z, corr, inv) = log1p_parts(tv);
-    let z2 = _mm512_mul_pd(z, z);
-    let mut s = _mm512_set1_pd(ATANH[11]);
-    for a in ATANH[..11].iter().rev() {
-        s = _mm512_fmadd_pd(s, z2, _mm512_set1_pd(*a));
-    }
+    let s = atanh11(_mm512_mul_pd(z, z));
     // 0 for ignored rows (w = 0, t finite).
     let loss = _mm512_mul_pd(wy, log1p_finish(e, z, corr, s));
     // SAFETY: 8 losses (the caller's guarantee).
