@@ -239,3 +239,33 @@ unsafe fn bce_plain<const G: bool>(
     let h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
     _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// e^r by `taylor13` on the reduced range against libm: worst relative error below
+    /// 5e-16.
+    #[test]
+    fn taylor13_accuracy() {
+        if !is_x86_feature_detected!("avx2") || !is_x86_feature_detected!("fma") {
+            return;
+        }
+        let mut worst: f64 = 0.0;
+        let mut r = -0.3466;
+        while r < 0.3466 {
+            let v: [f64; 4] = std::array::from_fn(|i| r + i as f64 * 1e-5);
+            let mut out = [0.0; 4];
+            // SAFETY: AVX2 and FMA detected above; 4-element arrays.
+            unsafe { _mm256_storeu_pd(out.as_mut_ptr(), taylor13(_mm256_loadu_pd(v.as_ptr()))) };
+            for i in 0..4 {
+                let want = v[i].exp();
+                worst = worst.max(((out[i] - want) / want).abs());
+            }
+            r += 4.3e-5;
+        }
+        // (Estrin's scheme rounds twice at the top: 4.3e-16 here, where Horner's in
+        // `simd::exp` stays below 4e-16; Horner for the top terms cost 7-10%.)
+        assert!(worst < 5e-16, "worst relative error {worst:e}");
+    }
+}
