@@ -28,37 +28,38 @@ class MultiLabelStats:
 
 
 def huber_location(y, delta):
-    """Exact root of sum clip(y - b, -delta, delta): bisection, then the closed form on the
-    linear piece that holds the root (the midpoint of the zero set when psi is flat there)."""
+    """Exact root of psi(b) = sum clip(y - b, -delta, delta), from its breakpoints: psi is
+    piecewise linear and non-increasing with kinks at y_i -+ delta, so the root lies on the
+    piece between the last breakpoint where psi > 0 and the first where psi < 0 (the
+    closed form on that piece), unless psi is flat at zero (the midpoint of the zero set,
+    scan's convention)."""
     y = np.sort(np.asarray(y, np.float64))
+    n = y.size
+    # psi is flat at zero exactly when no value lies within delta of c and the counts
+    # balance: n even, c - delta >= the lower middle value, c + delta <= the upper one.
+    # Its zero set is then [y_lo + delta, y_hi - delta], whose midpoint is the median.
+    if n % 2 == 0 and y[n // 2] - y[n // 2 - 1] >= 2 * delta:
+        return float(0.5 * (y[n // 2 - 1] + y[n // 2]))
 
     def psi(b):
         return np.clip(y - b, -delta, delta).sum()
 
-    lo, hi = y[0], y[-1]
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if psi(mid) > 0:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 4 * np.finfo(float).eps * max(1.0, abs(mid)):
-            break
+    knots = np.unique(np.concatenate([y - delta, y + delta]))
+    vals = np.array([psi(k) for k in knots])
+    pos = knots[vals > 0]
+    neg = knots[vals < 0]
+    lo = pos.max() if pos.size else knots[0]
+    hi = neg.min() if neg.size else knots[-1]
+    zero = knots[(vals == 0) & (knots >= lo) & (knots <= hi)]
+    if zero.size:
+        return float(zero[0])
+    # linear between lo and hi: psi(b) = sum(inner y) - k b + delta (above - below)
     b = 0.5 * (lo + hi)
-    for _ in range(50):
-        inner = np.abs(y - b) < delta
-        k = inner.sum()
-        if k == 0:  # psi is flat at 0 here: the midpoint of the zero set (scan's convention)
-            lo = (y[y <= b - delta] + delta).max()
-            hi = (y[y >= b + delta] - delta).min()
-            return float(0.5 * (lo + hi))
-        above = (y >= b + delta).sum()
-        below = (y <= b - delta).sum()
-        nb = (y[inner].sum() + delta * (above - below)) / k
-        if nb == b:
-            break
-        b = nb
-    return float(b)
+    inner = np.abs(y - b) < delta
+    k = inner.sum()
+    above = (y >= b + delta).sum()
+    below = (y <= b - delta).sum()
+    return float((y[inner].sum() + delta * (above - below)) / k)
 
 
 def huber(r, delta):

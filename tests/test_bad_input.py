@@ -254,7 +254,7 @@ def _state_rows():
         row("RegressionState-merge-wrong-type", lambda: hs.RegressionState().merge(hs.ClassCounts()), TypeError, r"RegState"),
         row("ClassCounts-complex", lambda: cc_update(np.array([1 + 1j])), TypeError, r"complex128"),
         row("ClassCounts-fraction", lambda: cc_update(np.array([1.5])), HeadstartError, r"1\.5.*not an integer"),
-        row("ClassCounts-nan", lambda: cc_update(np.array([np.nan])), HeadstartError, r"nan.*not an integer"),
+        row("ClassCounts-nan", lambda: cc_update(np.array([np.nan])), HeadstartError, r"missing label \(NaN\)"),
         row(
             "ClassCounts-nan-policy",
             lambda: hs.ClassCounts(nan="maybe"),
@@ -551,7 +551,7 @@ CLI_ROWS = [
     ("option-for-other-loss", lambda d: [d / "ok.csv", "--loss", "mse", "--tau", "0.3"], r"does not take option.*tau"),
     ("bad-delta", lambda d: [d / "ok.csv", "--loss", "huber", "--delta", "-1"], r"delta must be"),
     ("bad-weight", lambda d: [d / "ok.csv", "--weight", "a,b"], r"--weight: expected comma-separated numbers"),
-    ("num-classes", lambda d: [d / "ok.csv", "--num-classes", "1"], r"num_classes=1"),
+    ("num-classes", lambda d: [d / "ok.csv", "--column", "id", "--num-classes", "1"], r"num_classes=1"),
     ("out-missing-dir", lambda d: [d / "ok.csv", "--loss", "mse", "--out", d / "missing" / "b.npy"], r"missing/b.npy"),
     ("out-under-a-file", lambda d: [d / "ok.csv", "--loss", "mse", "--out", d / "ok.csv" / "b.npy"], r"ok.csv/b.npy"),
 ]
@@ -589,13 +589,13 @@ def test_cli_inf_target(files):
     assert r.returncode == 2 and re.search(r"inf.csv:3", r.stderr), r.stderr
 
 
-def test_labels_beyond_int64_stay_strings(tmp_path):
-    """Integer-looking labels that do not fit int64 are reported as strings, not wrapped."""
+def test_labels_beyond_int64_are_refused(tmp_path):
+    """Integer labels that do not fit int64 are an error naming the line, never wrapped and
+    never a silent switch of the whole column to strings; classes= keeps them as names."""
     p = tmp_path / "bigint.txt"
     p.write_text("y\n1\n99999999999999999999999\n")
-    r = hs.scan(p, header=True)
-    assert list(r.classes) == ["1", "99999999999999999999999"]
-    assert list(r.counts) == [1, 1]
+    with pytest.raises(HeadstartError, match=r"'99999999999999999999999' \(line 3 of .*bigint.txt\) does not fit in int64"):
+        hs.scan(p, header=True)
 
 
 # ------------------------------------------------------------- a panic in the core itself

@@ -15,7 +15,7 @@ import headstart as hs
 import label_stats as ls
 import numpy as np
 import pytest
-from headstart._init import _ww_levels
+from headstart.bias.hinge import ww_levels as _ww_levels
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize
@@ -579,7 +579,7 @@ def test_bad_input_messages():
 
 
 def test_loss_names_and_aliases():
-    names = hs._init.loss_names()
+    names = hs.loss_names()
     assert names["mae"] == "l1_loss" and names["quantile"] == "pinball_loss"
     s = ls.ClassStats([0, 1, 1, 2])
     a = hs.bias_init(s, "F.cross_entropy")
@@ -761,8 +761,21 @@ def test_end_to_end_chunks_and_one_pass_iterator():
     exact = hs.bias_init(lambda: iter(chunks), "l1")  # re-readable: exact
     assert exact.bias[0] == pytest.approx(np.median(y), rel=1e-6)
     assert "approximate" not in exact.details
-    once = hs.bias_init(iter(chunks), "l1")  # read once: estimates, said so
+    with pytest.raises(hs.HeadstartError, match="read only once.*exact=False"):
+        hs.bias_init(iter(chunks), "l1")  # read once: refused, never a silent estimate
+    once = hs.bias_init(iter(chunks), "l1", exact=False)  # asked for: an estimate, said so
     assert "approximate" in once.details
+    (lo, hi), = once.details["bias_bounds"]
+    assert lo <= np.median(y) <= hi and lo <= once.bias[0] <= hi
+    mad = float(np.mean(np.abs(y - np.median(y))))
+    assert mad <= once.expected_loss <= np.sqrt(y.var() + (y.mean() - once.bias[0]) ** 2) + 1e-6
+    check = hs.check_init(once.expected_loss, once)
+    assert check.ok and "at most" in str(check) and "one-pass" in str(check)
+    for loss in ("huber", "pinball"):
+        with pytest.raises(hs.HeadstartError, match="read only once"):
+            hs.bias_init(iter(chunks), loss)
+    mse = hs.bias_init(iter(chunks), "mse")  # exact in one pass: the mean and variance
+    assert mse.bias[0] == pytest.approx(y.mean()) and "approximate" not in mse.details
     cls = hs.bias_init(iter([np.array([0, 1, 1]), np.array([2, 1])]), "ce")
     np.testing.assert_array_equal(cls.counts, [1, 3, 1])
 

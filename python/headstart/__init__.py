@@ -9,6 +9,11 @@ Losses (torch.nn.functional names and semantics, fused with their gradient):
 :func:`mse_loss`, :func:`huber_loss`, :func:`smooth_l1_loss`, :func:`pinball_loss`,
 :func:`poisson_nll_loss`, :func:`multi_margin_loss`, :func:`multiclass_hinge_loss`.
 
+Labels: :func:`scan` (statistics of any source: arrays, tensors, tables, files, Dask),
+:func:`bias_init` (the optimal output bias and the loss at init), :func:`check_init` (a
+model's first loss against it), the streaming states :class:`RegressionState` and
+:class:`ClassCounts`; every source goes through :mod:`headstart.sources`.
+
 Runtime: :func:`set_num_threads` / :func:`get_num_threads` (default: ``RAYON_NUM_THREADS``
 or the CPU count), :func:`simd_level` (``HEADSTART_SIMD=scalar|avx2|avx512`` forces a
 lower instruction set at import).
@@ -24,7 +29,6 @@ from ._core import (
     set_num_threads,
     simd_level,
 )
-from ._init import BiasInit, InitCheck, bias_init, check_init
 from ._losses import (
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -39,13 +43,14 @@ from ._losses import (
     smooth_l1_loss,
 )
 from ._ops import log_softmax, logsumexp, softmax
-from ._stats import (
+from .api import bias_init, check_init, scan
+from .bias import BiasInit, InitCheck, loss_names
+from .stats import (
     ClassCounts,
     ClassificationStats,
     MultilabelStats,
     RegressionState,
     RegressionStats,
-    scan,
 )
 
 __version__ = "0.1.0"
@@ -69,6 +74,7 @@ __all__ = [
     "l1_loss",
     "log_softmax",
     "logsumexp",
+    "loss_names",
     "mse_loss",
     "multi_margin_loss",
     "multiclass_hinge_loss",

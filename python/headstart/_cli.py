@@ -20,7 +20,10 @@ import numpy as np
 
 from . import __version__
 from ._core import HeadstartError
-from ._init import BiasInit, bias_init, loss_names
+from .api import bias_init
+from .bias import BiasInit, loss_names
+from .bias.fmt import short_float
+from .bias.losses import resolve_loss
 
 EXAMPLE = "example_labels.csv"
 EXAMPLE_CLASS_COLUMN = "pet"
@@ -212,9 +215,7 @@ def _init(args) -> int:
         if bundled:
             path = _example_path(stack)
             if column is None:
-                from ._init import _resolve_loss
-
-                fam = _resolve_loss(args.loss)[0].family
+                fam = resolve_loss(args.loss)[0].family
                 column = EXAMPLE_TARGET_COLUMN if fam == "regression" else EXAMPLE_CLASS_COLUMN
         else:
             path = args.path
@@ -258,9 +259,7 @@ def _init(args) -> int:
 
 
 def _family(loss: str) -> str:
-    from ._init import _resolve_loss
-
-    return _resolve_loss(loss)[0].family
+    return resolve_loss(loss)[0].family
 
 
 # ----------------------------------------------------------------------------- the report
@@ -344,9 +343,7 @@ def report(r: BiasInit, source: str, column, layer: str = "model.fc", out=None, 
 
 
 def _short(v) -> str:
-    from ._init import _short_float
-
-    return _short_float(v)
+    return short_float(v)
 
 
 def _skipped(r: BiasInit) -> int:

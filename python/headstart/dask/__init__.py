@@ -39,20 +39,12 @@ try:
 except ImportError:  # pragma: no cover - exercised only without the extra
     raise ImportError("headstart.dask needs dask: pip install 'headstart[dask]'") from None
 
-from . import _core
-from ._core import HeadstartError
-from ._stats import (
-    _KINDS,
-    ClassCounts,
-    MultilabelStats,
-    RegressionState,
-    RegressionStats,
-    _array_kind,
-    _deltas,
-    _file_format,
-    _multilabel_array,
-    _sniff_kind,
-)
+from .. import _core
+from .._core import HeadstartError
+from ..sources.files import resolve_format, sniff_text
+from ..stats.results import MultilabelStats, RegressionStats
+from ..stats.scan import KINDS, array_kind, text_kind
+from ..stats.states import ClassCounts, RegressionState, huber_deltas, multilabel_array
 
 __all__ = ["bias_init", "scan"]
 
@@ -92,7 +84,7 @@ class _Memory:
             a = a[:, None]
         if a.shape[0] == 0:
             return _LabelSums(np.zeros(a.shape[1]), 0)
-        r = _multilabel_array(a, nan)
+        r = multilabel_array(a, nan)
         return _LabelSums(r.positives, r.n)
 
 
@@ -152,8 +144,17 @@ class _Files:
         self.label_sep = label_sep
 
     def _format(self, path):
-        fmt, gz, delim = _file_format(path, self.delimiter)
-        header = self.header if self.header is not None else delim is not None
+        # The front door's rules: format by extension, the header rule of
+        # headstart.sources.files for text files (each file decides for itself).
+        fmt, gz, delim = resolve_format(path, None, self.delimiter)
+        if fmt in ("parquet", "ipc"):
+            return "arrow", gz, None, False
+        if fmt == "raw":
+            raise HeadstartError(f"{path}: raw binary files are not read by headstart.dask")
+        header = False
+        if fmt == "text":
+            rule = self.header if self.header in (True, False) else "auto"
+            header = sniff_text(path, gz, delim, rule, self.column).header
         return fmt, gz, delim, header
 
     def arrays(self, path) -> Iterator[np.ndarray]:
@@ -196,7 +197,7 @@ class _Files:
             sums = _LabelSums(np.zeros(a.shape[1] if a.ndim == 2 else 0), 0)
             step = max(1, CHUNK // max(1, a.shape[1] if a.ndim == 2 else 1))
             for i in range(0, a.shape[0], step):
-                r = _multilabel_array(np.asarray(a[i : i + step]), nan)
+                r = multilabel_array(np.asarray(a[i : i + step]), nan)
                 sums.merge(_LabelSums(r.positives, r.n))
             return sums
         if fmt == "arrow":
@@ -557,7 +558,7 @@ def _auto_kind(ndim, width, dtype, kind):
     if kind != "auto":
         return kind
     probe = np.empty((0,) * ndim if ndim != 2 else (0, width), dtype=_numpy_probe(dtype))
-    return _array_kind(probe, kind)
+    return array_kind(probe, kind)
 
 
 def _numpy_probe(dtype):
@@ -681,7 +682,7 @@ def _file_kind(path, reader: _Files) -> str:
         a = np.load(path, mmap_mode="r")
         if a.ndim == 2 and reader.column is not None:
             a = a[:, int(reader.column)]
-        return _array_kind(
+        return array_kind(
             np.empty((0,) * a.ndim if a.ndim != 2 else (0, a.shape[1]), a.dtype), "auto"
         )
     if fmt == "arrow":
@@ -697,7 +698,7 @@ def _file_kind(path, reader: _Files) -> str:
                 schema = ipc.open_file(src).schema
         t = schema.field(_pick_column(path, schema.names, reader.column)).type
         return "regression" if pa.types.is_floating(t) else "classification"
-    return _sniff_kind(path, gz, delim, header, reader.column)
+    return text_kind(sniff_text(path, gz, delim, header, reader.column).values)
 
 
 # --------------------------------------------------------------------------- drivers
@@ -743,8 +744,8 @@ def _run_once(src: _Source, task, nan, split_every, scheduler):
 
 
 def _check_common(kind, nan, quantiles, huber_delta, split_every):
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {', '.join(_KINDS)}, got {kind!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if nan not in ("raise", "skip"):
         raise ValueError(f"nan must be 'raise' or 'skip', got {nan!r}")
     qs = [float(q) for q in quantiles]
@@ -753,7 +754,7 @@ def _check_common(kind, nan, quantiles, huber_delta, split_every):
             raise ValueError(f"quantiles must be in [0, 1], got {q}")
     if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
         raise ValueError(f"split_every must be an int >= 2, got {split_every!r}")
-    return qs, _deltas(huber_delta)
+    return qs, huber_deltas(huber_delta)
 
 
 def scan(
@@ -788,17 +789,9 @@ def scan(
     qs, deltas = _check_common(kind, nan, quantiles, huber_delta, split_every)
     src = _source(source, column, kind, delimiter, header, label_sep, nan)
     if src.kind == "classification":
+        # Integer labels (an .npy or Parquet file) and label text (a text file) are typed
+        # together by ClassCounts.result: 3 and "3" are one class.
         counts = _run_once(src, _classes_task, nan, split_every, scheduler)
-        ik, ic = counts._s.int_counts()
-        sk, sc = counts._s.str_counts()
-        if ik and sk:
-            # integer labels (an .npy or Parquet file) met names (a text file): count them
-            # as text, so "3" and 3 are one class
-            state = _core.ClassState()
-            state.add_str([str(k) for k in ik] + list(sk), list(ic) + list(sc))
-            skipped = counts.skipped
-            counts = ClassCounts(nan=nan, _state=state)
-            counts.skipped = skipped
         column = src.column
         if isinstance(src.reader, _Files):
             column = src.reader.column_name(src.parts[0])
@@ -868,16 +861,20 @@ def bias_init(
     are :func:`headstart.bias_init`'s; ``split_every`` and ``scheduler`` as in
     :func:`scan`.
     """
-    from . import _init
+    from ..bias.compute import prepare
 
     if not (_is_collection(labels) or _is_path_list(labels)):
-        return _init.bias_init(
-            labels, loss, column=column, nan=nan, scan_options=scan_options, **options
+        raise TypeError(
+            "headstart.dask.bias_init takes a Dask collection or a list of file paths; "
+            f"for a {type(labels).__name__} use headstart.bias_init"
         )
-    spec, preset = _init._resolve_loss(loss)
-    own = {"num_classes", "classes", "floor", "dtype", "progress"}
-    opts = _init._check_options(spec, preset, {k: v for k, v in options.items() if k not in own})
-    _init._validate_scalars(spec, opts)
+    own = ("num_classes", "classes", "floor", "dtype", "sparse_ids")
+    plan = prepare(
+        loss,
+        {k: v for k, v in options.items() if k not in own + ("progress", "exact")},
+        **{k: options[k] for k in own if k in options},
+    )
+    spec, opts = plan.spec, plan.opts
     # the order statistics this loss needs (as headstart.bias_init asks of headstart.scan)
     so = dict(scan_options or {})
     so.pop("progress", None)  # Dask has its own progress reporting
@@ -911,4 +908,4 @@ def bias_init(
         stats = scan(labels, column, "multilabel", **kw)  # probability rows
     else:
         stats = scan(labels, column, "classification", **kw)
-    return _init.bias_init(stats, loss, **options)
+    return plan.finish(stats, None, column)

@@ -1,0 +1,332 @@
+"""Statistics results: class counts, multi-label rates, regression statistics.
+
+Produced by :func:`headstart.scan` and the streaming states; read by ``bias_init``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._core import HeadstartError
+
+__all__ = ["QUANTILE_METHODS", "ClassificationStats", "MultilabelStats", "RegressionStats"]
+
+QUANTILE_METHODS = ("linear", "lower", "higher", "midpoint", "nearest", "inverted_cdf")
+
+# --------------------------------------------------------------------------- results
+
+
+class ClassificationStats:
+    """Class counts: ``classes`` (sorted; int64 labels or str names), ``counts`` (int64),
+    ``n``, ``frequencies``, ``log_priors``, ``entropy`` (nats), ``skipped``.
+
+    ``names``: class names of integer labels when the source carries them (a Hugging Face
+    ``ClassLabel``, pandas categories: label k is ``names[k]``), else None. ``source`` and
+    ``column``: what was read; ``notes``: what the reader decided that a user should know
+    (e.g. whether the first line was taken as a header)."""
+
+    is_label_statistics = True  # recognised by headstart.sources
+
+    def __init__(
+        self, classes, counts, skipped=0, source=None, column=None, *, names=None, notes=()
+    ):
+        self.classes = np.asarray(classes)
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.n = int(self.counts.sum())
+        self.skipped = int(skipped)
+        self.source = source
+        self.column = column
+        self.names = None if names is None else list(names)
+        self.notes = tuple(notes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def frequencies(self) -> np.ndarray:
+        return self.counts / self.n if self.n else np.zeros(len(self.counts))
+
+    @property
+    def log_priors(self) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.frequencies)
+
+    @property
+    def entropy(self) -> float:
+        f = self.frequencies[self.counts > 0]
+        return float(-(f * np.log(f)).sum())
+
+    def __repr__(self) -> str:
+        head = f"ClassificationStats(n={self.n}, classes={self.num_classes}"
+        if self.skipped:
+            head += f", skipped={self.skipped}"
+        lines = [head + f", entropy={self.entropy:.6g} nats)"]
+        order = np.argsort(-self.counts, kind="stable")
+        for i in order[:10]:
+            lines.append(
+                f"  {self.classes[i]!s:>20}  {self.counts[i]:>12}  {self.frequencies[i]:.4%}"
+            )
+        if len(order) > 10:
+            lines.append(f"  ... {len(order) - 10} more classes")
+        return "\n".join(lines)
+
+
+class MultilabelStats:
+    """Multi-label (sigmoid outputs): ``classes``, ``positives`` per output, ``n`` rows,
+    ``rates`` = positives / n."""
+
+    is_label_statistics = True  # recognised by headstart.sources
+
+    def __init__(self, classes, positives, n, skipped=0, source=None, column=None, *, notes=()):
+        self.classes = np.asarray(classes)
+        self.positives = np.asarray(positives, dtype=np.float64)
+        self.n = int(n)
+        self.skipped = int(skipped)
+        self.source = source
+        self.column = column
+        self.notes = tuple(notes)
+
+    @property
+    def rates(self) -> np.ndarray:
+        return self.positives / self.n if self.n else np.full(len(self.positives), np.nan)
+
+    def __repr__(self) -> str:
+        lines = [f"MultilabelStats(n={self.n}, outputs={len(self.classes)})"]
+        for c, p, r in list(zip(self.classes, self.positives, self.rates))[:10]:
+            lines.append(f"  {c!s:>20}  {p:>12g}  {r:.4%}")
+        return "\n".join(lines)
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    # numpy's _lerp: exact at both ends, monotone.
+    d = b - a
+    return b - d * (1.0 - t) if t >= 0.5 else a + d * t
+
+
+class RegressionStats:
+    """Statistics of one regression target column.
+
+    Fields: ``n``, ``mean``, ``var`` (population, ddof=0), ``std``, ``min``, ``max``,
+    ``median`` (np.median's midpoint convention), ``median_low``, ``median_high``, ``mad``
+    (mean absolute deviation from the median), ``skipped``, ``exact``, ``passes``.
+    Methods: ``quantile(q, method)``, ``huber_location(delta)``, ``huber_loss(delta)``,
+    ``pinball_loss(tau)``, ``quantile_bounds(q)``. Quantiles and Huber deltas must have
+    been requested from ``scan`` (``quantiles=``, ``huber_delta=``); the median always is.
+    """
+
+    is_label_statistics = True  # recognised by headstart.sources
+
+    def __init__(self, state, skipped=0, passes=None, source=None, column=None, *, notes=()):
+        self.notes = tuple(notes)
+        self._s = state
+        m = state.moments()
+        self.n, self.mean, self.var, self.min, self.max = (
+            m if m else (0, math.nan, math.nan, math.nan, math.nan)
+        )
+        self.n = int(self.n)
+        self.skipped = int(skipped)
+        self.exact = bool(state.done)
+        self.passes = passes if passes is not None else state.pass_number - 1
+        self.source = source
+        self.column = column
+        self.quantiles_requested, self.huber_deltas = state.requests()
+
+    def _need(self):
+        if self.n == 0:
+            raise HeadstartError("no values: the statistics of an empty column are undefined")
+
+    def _order(self, k: int) -> float:
+        v = self._s.order_stat(int(k))
+        if v is None:
+            est = self._s.order_stat_bounds(int(k))
+            if est is None:
+                raise HeadstartError(f"order statistic {k} was not requested from scan")
+            return est[0]
+        return v
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.var) if self.var == self.var else math.nan
+
+    @property
+    def median_low(self) -> float:
+        self._need()
+        return self._order((self.n - 1) // 2)
+
+    @property
+    def median_high(self) -> float:
+        self._need()
+        return self._order(self.n // 2)
+
+    @property
+    def median(self) -> float:
+        a, b = self.median_low, self.median_high
+        return a if a == b else (a + b) / 2
+
+    def _zero(self):
+        z = self._s.zero_losses()
+        if z is None:
+            raise HeadstartError("no values: the losses of a zero output are undefined")
+        return z
+
+    @property
+    def abs_mean(self) -> float:
+        """mean |y|: the L1 loss of a zero output."""
+        return self._zero()[0]
+
+    def zero_pinball_loss(self, tau: float) -> float:
+        """Mean pinball loss of a zero output: tau E[y+] + (1 - tau) E[y-]."""
+        absm, pos, _ = self._zero()
+        return tau * pos + (1.0 - tau) * (absm - pos)
+
+    def zero_huber_loss(self, delta: float = 1.0) -> float:
+        """Mean Huber loss of a zero output (delta must have been requested)."""
+        _, _, hub = self._zero()
+        try:
+            return hub[self.huber_deltas.index(float(delta))]
+        except ValueError:
+            raise HeadstartError(
+                f"Huber delta {delta} was not requested: pass huber_delta={delta} to scan"
+            ) from None
+
+    @property
+    def mad(self) -> float:
+        """Mean absolute deviation from the median (the L1 loss at the median)."""
+        self._need()
+        if not self.exact:
+            return math.nan
+        nlt, slt, _, ngt, sgt = self._s.dev_sums(self.median)
+        return (slt + sgt) / self.n
+
+    def quantile(self, q: float, method: str = "linear") -> float:
+        """The q-quantile with numpy's method names (``linear`` is np.quantile's default;
+        ``inverted_cdf`` is the smallest y with CDF >= q, the pinball loss's minimiser)."""
+        self._need()
+        if method not in QUANTILE_METHODS:
+            raise ValueError(f"method must be one of {', '.join(QUANTILE_METHODS)}, got {method!r}")
+        q = float(q)
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"quantile must be in [0, 1], got {q}")
+        if q not in self.quantiles_requested and q != 0.5:
+            raise HeadstartError(
+                f"quantile {q} was not requested: pass quantiles=[{q}] to scan (exactness "
+                "needs to know the ranks before the second pass)"
+            )
+        n = self.n
+        if method == "inverted_cdf":
+            k = min(max(math.ceil(n * q) - 1, 0), n - 1)
+            return self._order(k)
+        h = (n - 1) * q
+        lo, hi = math.floor(h), math.ceil(h)
+        g = h - lo
+        if method == "lower":
+            return self._order(lo)
+        if method == "higher":
+            return self._order(hi)
+        if method == "nearest":
+            return self._order(int(round(h)))
+        a, b = self._order(lo), self._order(hi)
+        if method == "midpoint":
+            return a if g == 0 else _lerp(a, b, 0.5)
+        return _lerp(a, b, g)
+
+    def quantile_bounds(self, q: float):
+        """(lower, upper): the exact value of the q-quantile (method 'lower') lies in it.
+        Equal bounds once exact."""
+        self._need()
+        k = math.floor((self.n - 1) * float(q))
+        v = self._s.order_stat(k)
+        if v is not None:
+            return (v, v)
+        b = self._s.order_stat_bounds(k)
+        return (b[1], b[2])
+
+    def rank_bounds(self, k: int):
+        v = self._s.order_stat(int(k))
+        if v is not None:
+            return (v, v)
+        b = self._s.order_stat_bounds(int(k))
+        return (b[1], b[2])
+
+    def median_bounds(self):
+        """(lower, upper): the exact median (the midpoint of the two middle values) lies
+        in it. Equal bounds once exact."""
+        self._need()
+        return (self.rank_bounds((self.n - 1) // 2)[0], self.rank_bounds(self.n // 2)[1])
+
+    def pinball_loss(self, tau: float) -> float:
+        """Mean pinball loss at the tau-quantile (its minimiser, method 'inverted_cdf')."""
+        q = self.quantile(tau, "inverted_cdf")
+        if not self.exact:
+            return math.nan
+        _, slt, _, _, sgt = self._s.dev_sums(q)
+        return (tau * sgt + (1.0 - tau) * slt) / self.n
+
+    def _huber(self, delta):
+        self._need()
+        h = self._s.huber(float(delta))
+        if h is None:
+            raise HeadstartError(
+                f"Huber delta {delta} was not requested: pass huber_delta={delta} to scan"
+            )
+        return h
+
+    def huber_location(self, delta: float = 1.0) -> float:
+        """Root of sum clip(y - c, -delta, delta) = 0 (midpoint of the zero set if flat)."""
+        root, lo, hi = self._huber(delta)
+        c = root if root is not None else (lo + hi) / 2
+        return self._flat_midpoint(float(delta), c)
+
+    def _flat_midpoint(self, d: float, c: float) -> float:
+        # psi is flat at zero exactly when no value lies within delta of c and the counts
+        # balance: n even and c in [y_lo + d, y_hi - d] for the two middle values. That
+        # interval is the whole zero set, and its midpoint is the median. (The core's root
+        # is the midpoint of the zero set clipped to its last bracket, which bisection may
+        # have narrowed inside a flat zero set.)
+        if not self.exact or self.n % 2:
+            return c
+        lo, hi = self.median_low, self.median_high
+        if hi - lo >= 2 * d and lo + d <= c <= hi - d:
+            return self.median
+        return c
+
+    def huber_bounds(self, delta: float = 1.0):
+        root, lo, hi = self._huber(delta)
+        if root is not None:
+            c = self._flat_midpoint(float(delta), root)
+            return (c, c)
+        return (lo, hi)
+
+    def huber_loss(self, delta: float = 1.0) -> float:
+        """Mean Huber loss (torch's huber_loss, delta) at the Huber location."""
+        root, _, _ = self._huber(delta)
+        if root is None:
+            return math.nan
+        return self._s.huber_sum(float(delta), root) / self.n
+
+    def __repr__(self) -> str:
+        if self.n == 0:
+            return "RegressionStats(n=0)"
+        tag = "exact" if self.exact else "approximate (one pass)"
+        rows = [
+            ("n", f"{self.n}"),
+            ("mean", f"{self.mean:.8g}"),
+            ("std", f"{self.std:.8g}"),
+            ("min", f"{self.min:.8g}"),
+            ("median", f"{self.median:.8g}"),
+            ("max", f"{self.max:.8g}"),
+            ("mean |y - median|", f"{self.mad:.8g}"),
+        ]
+        for d in self.huber_deltas:
+            rows.append((f"Huber location (delta={d:g})", f"{self.huber_location(d):.8g}"))
+        for q in self.quantiles_requested:
+            rows.append((f"quantile {q:g}", f"{self.quantile(q):.8g}"))
+        if self.skipped:
+            rows.append(("skipped (NaN/empty)", f"{self.skipped}"))
+        w = max(len(r[0]) for r in rows)
+        return f"RegressionStats({tag}, {self.passes} passes)\n" + "\n".join(
+            f"  {k:<{w}}  {v}" for k, v in rows
+        )

@@ -1,0 +1,281 @@
+"""Mergeable, picklable streaming states: ``RegressionState`` and ``ClassCounts``.
+
+Feed chunks with ``update``; combine workers with ``merge``; ``result()`` gives the
+statistics. Every statistic is a sum of per-chunk parts, so chunks, threads, processes and
+Dask partitions combine into the same answer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _core
+from .._core import HeadstartError
+from ..sources.labels import type_labels
+from .results import ClassificationStats, MultilabelStats, RegressionStats
+
+__all__ = ["ClassCounts", "RegressionState", "huber_deltas", "multilabel_array"]
+
+# ------------------------------------------------------------------ streaming states
+
+
+def _float_chunk(chunk, nan: str, offset: int = 0):
+    """float64 C-contiguous 1-D copy of a chunk, NaN handled; (values, skipped)."""
+    a = np.asarray(chunk)
+    if a.dtype.kind == "c":
+        raise TypeError("regression targets must be real numbers, got a complex array")
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"regression targets must be numbers, got dtype {a.dtype}")
+    a = np.ascontiguousarray(a.reshape(-1), dtype=np.float64)
+    nanmask = ~np.isfinite(a)
+    if nanmask.any():
+        if nan != "skip":
+            i = int(np.flatnonzero(nanmask)[0])
+            what = "NaN" if np.isnan(a[i]) else f"non-finite value {float(a[i])}"
+            raise HeadstartError(
+                f"{what} at index {offset + i} (pass nan='skip' to skip NaN and infinite values)"
+            )
+        keep = ~nanmask
+        return np.ascontiguousarray(a[keep]), int(nanmask.sum())
+    return a, 0
+
+
+class RegressionState:
+    """Mergeable, picklable state of the regression statistics of one column.
+
+    Feed every chunk with ``update``; ``finish_pass()`` returns True when the exact median,
+    quantiles or Huber location need another pass over the same data (feed the same values
+    again, in any chunking), False when done. ``fresh()`` gives an empty state of the same
+    pass for another worker; ``merge`` adds a worker's state; ``result()`` the statistics.
+    """
+
+    def __init__(self, quantiles=(), huber_delta=None, *, nan="raise", _state=None):
+        if nan not in ("raise", "skip"):
+            raise ValueError(f"nan must be 'raise' or 'skip', got {nan!r}")
+        deltas = huber_deltas(huber_delta)
+        self._s = (
+            _state if _state is not None else _core.RegState([float(q) for q in quantiles], deltas)
+        )
+        self.nan = nan
+        self.skipped = 0
+        self._seen = 0
+
+    def update(self, chunk) -> None:
+        v, sk = _float_chunk(chunk, self.nan, self._seen)
+        self._seen += v.size + sk
+        if self._s.pass_number == 1:
+            self.skipped += sk
+        if v.size:
+            self._s.update(v)
+
+    def merge(self, other: RegressionState) -> None:
+        self._s.merge(other._s)
+        self.skipped += other.skipped
+
+    def finish_pass(self) -> bool:
+        self._seen = 0
+        return self._s.finish_pass()
+
+    def fresh(self) -> RegressionState:
+        r = RegressionState(nan=self.nan, _state=self._s.fresh())
+        return r
+
+    @property
+    def pass_number(self) -> int:
+        return self._s.pass_number
+
+    @property
+    def done(self) -> bool:
+        return self._s.done
+
+    def result(self) -> RegressionStats:
+        m = self._s.moments()
+        if m is None:
+            raise HeadstartError("result() needs at least one finished pass (call finish_pass)")
+        if m[0] == 0:
+            raise HeadstartError(
+                "no values: the state was fed no targets"
+                + (f" ({self.skipped} NaN/infinite values skipped)" if self.skipped else "")
+            )
+        return RegressionStats(self._s, skipped=self.skipped, passes=self._s.pass_number - 1)
+
+    def __getstate__(self):
+        return {"s": self._s.to_bytes(), "nan": self.nan, "skipped": self.skipped}
+
+    def __setstate__(self, d):
+        self._s = _core.RegState.from_bytes(d["s"])
+        self.nan = d["nan"]
+        self.skipped = d["skipped"]
+        self._seen = 0
+
+
+class ClassCounts:
+    """Mergeable, picklable class counts: integer labels (any integer dtype) or strings."""
+
+    def __init__(self, *, nan="raise", _state=None):
+        if nan not in ("raise", "skip"):
+            raise ValueError(f"nan must be 'raise' or 'skip', got {nan!r}")
+        self._s = _state if _state is not None else _core.ClassState()
+        self.nan = nan
+        self.skipped = 0
+        self._seen = 0  # labels fed so far: error messages give global indices
+
+    def update(self, chunk) -> None:
+        a = np.asarray(chunk)
+        if a.ndim != 1:
+            a = a.reshape(-1)
+        try:
+            self._update(a)
+        finally:
+            self._seen += a.size
+
+    def _update(self, a) -> None:
+        if a.dtype.kind in "iub":
+            if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+                i = int(np.argmax(a > np.iinfo(np.int64).max))
+                raise HeadstartError(
+                    f"class label {int(a[i])} at index {self._seen + i} does not fit in int64"
+                )
+            self._s.update_int(np.ascontiguousarray(a, dtype=np.int64))
+            return
+        if a.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isfinite(a) | (a != np.round(a)) | (np.abs(a) >= 2.0**53)
+            if bad.any():
+                nanmask = np.isnan(a)
+                if self.nan == "skip" and not (bad & ~nanmask).any():
+                    self.skipped += int(nanmask.sum())
+                    a = a[~nanmask]
+                else:
+                    i = int(np.flatnonzero(bad)[0])
+                    if np.isnan(a[i]):
+                        raise HeadstartError(
+                            f"missing label (NaN) at index {self._seen + i} (pass nan='skip' "
+                            "to skip missing labels and count them)"
+                        )
+                    raise HeadstartError(
+                        f"class label {float(a[i])!r} at index {self._seen + i} is not an "
+                        "integer below 2**53 (use kind='regression' for real-valued targets)"
+                    )
+            self._s.update_int(np.ascontiguousarray(a, dtype=np.int64))
+            return
+        if a.dtype.kind in "US":
+            self._add_text(a)
+            return
+        if a.dtype.kind == "O":
+            self._update_objects(a)
+            return
+        raise TypeError(f"class labels must be integers or strings, got dtype {a.dtype}")
+
+    def _add_text(self, a) -> None:
+        labels, counts = np.unique(a.astype(str, copy=False), return_counts=True)
+        self._s.add_str([str(x) for x in labels], [int(c) for c in counts])
+
+    def _update_objects(self, a) -> None:
+        """Object arrays (pandas object columns, lists): str, int, bool, integer-valued float,
+        None / NaN (missing); the typing rule later decides between numbers and names."""
+        texts, ints, miss = [], [], 0
+        first_missing = None
+        for i, x in enumerate(a.tolist()):
+            if isinstance(x, str):
+                texts.append(x)
+            elif isinstance(x, (bool, int, np.integer)):
+                ints.append(int(x))
+            elif x is None or (isinstance(x, (float, np.floating)) and x != x):
+                miss += 1
+                first_missing = i if first_missing is None else first_missing
+            elif isinstance(x, (float, np.floating)):
+                if x != math.floor(x) or abs(x) >= 2.0**53:
+                    raise HeadstartError(
+                        f"class label {x!r} at index {self._seen + i} is not an integer below 2**53 "
+                        "(use kind='regression' for real-valued targets)"
+                    )
+                ints.append(int(x))
+            else:
+                raise TypeError(
+                    f"class labels must be integers or strings; index {self._seen + i} holds a "
+                    f"{type(x).__name__} object"
+                )
+        if miss:
+            if self.nan != "skip":
+                raise HeadstartError(
+                    f"missing label (None / NaN) at index {self._seen + first_missing} (pass "
+                    "nan='skip' to skip missing labels and count them)"
+                )
+            self.skipped += miss
+        if ints:
+            big = [v for v in ints if not -(2**63) <= v < 2**63]
+            if big:
+                raise HeadstartError(f"class label {big[0]} does not fit in int64")
+            self._s.update_int(np.asarray(ints, dtype=np.int64))
+        if texts:
+            self._add_text(np.asarray(texts, dtype=str))
+
+    def merge(self, other: ClassCounts) -> None:
+        self._s.merge(other._s)
+        self.skipped += other.skipped
+
+    def result(
+        self, source=None, column=None, *, locate=None, names=None, notes=()
+    ) -> ClassificationStats:
+        """The counts as :class:`ClassificationStats`, labels typed by the rule of
+        :mod:`headstart.sources.labels`. ``locate(text)`` names where a label occurs, for
+        errors; ``names``: class names of integer codes (a ``ClassLabel``, categories)."""
+        ik, ic = self._s.int_counts()
+        sk, sc = self._s.str_counts()
+        typed = type_labels(ik, ic, sk, sc, locate)
+        skipped = self.skipped
+        if typed.missing:
+            if self.nan != "skip":
+                where = locate(typed.missing_text) if locate else ""
+                raise HeadstartError(
+                    f"missing label {typed.missing_text!r}{where} (pass nan='skip' to skip "
+                    "missing labels and count them)"
+                )
+            skipped += typed.missing
+        return ClassificationStats(
+            typed.classes, typed.counts, skipped, source, column, names=names, notes=notes
+        )
+
+    def __getstate__(self):
+        return {"s": self._s.to_bytes(), "nan": self.nan, "skipped": self.skipped}
+
+    def __setstate__(self, d):
+        self._s = _core.ClassState.from_bytes(d["s"])
+        self.nan = d["nan"]
+        self.skipped = d["skipped"]
+        self._seen = 0
+
+
+def huber_deltas(huber_delta):
+    if huber_delta is None:
+        return []
+    ds = [huber_delta] if np.isscalar(huber_delta) else list(huber_delta)
+    out = []
+    for d in ds:
+        d = float(d)
+        if not (d > 0 and math.isfinite(d)):
+            raise ValueError(f"huber_delta must be positive and finite, got {d}")
+        out.append(d)
+    return out
+
+
+def multilabel_array(a, nan):
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"multi-label targets must be (N, K), got shape {a.shape}")
+    if a.dtype.kind not in "fiub":
+        raise TypeError(f"multi-label targets must be 0/1 numbers, got dtype {a.dtype}")
+    x = a.astype(np.float64, copy=False)
+    if np.isnan(x).any():
+        raise HeadstartError("NaN in multi-label targets")
+    bad = (x < 0) | (x > 1)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise HeadstartError(
+            f"multi-label targets must be in [0, 1] (soft labels allowed): row {i}, column {j} is {float(x[i, j]):g}"
+        )
+    return MultilabelStats(np.arange(a.shape[1]), x.sum(axis=0), a.shape[0])
