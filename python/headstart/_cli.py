@@ -51,6 +51,12 @@ def _column(text: str):
     return out if len(out) > 1 else out[0]
 
 
+def _label(text: str):
+    """A label on the command line: an integer when it reads as one, else a name."""
+    t = text.strip()
+    return int(t) if t.lstrip("+-").isdigit() else t
+
+
 def _floor(text: str):
     t = text.strip().lower()
     if t == "none":
@@ -80,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         + "; aliases: "
         + ", ".join(k for k, v in loss_names().items() if k != v),
     )
-    p.add_argument("path", nargs="?", help="label file (csv, tsv, txt, npy, gz, parquet)")
+    p.add_argument(
+        "path",
+        nargs="?",
+        help="label file (csv, tsv, txt, npy, bin, their .gz, parquet, feather); - reads stdin",
+    )
     p.add_argument(
         "-c",
         "--column",
@@ -93,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("loss options (torch names)")
     g.add_argument("--weight", type=_float_list, help="per-class weights, comma-separated")
     g.add_argument("--label-smoothing", type=float, dest="label_smoothing")
-    g.add_argument("--ignore-index", type=int, dest="ignore_index")
+    g.add_argument(
+        "--ignore-index",
+        type=_label,
+        dest="ignore_index",
+        help="a label to leave out (cross_entropy): an integer, or a name for name labels",
+    )
     g.add_argument(
         "--pos-weight",
         type=_float_list,
@@ -115,8 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--classes",
-        type=lambda s: [c.strip() for c in s.split(",")],
-        help="class names in output order, comma-separated",
+        type=lambda s: [_label(c) for c in s.split(",")],
+        help="class names of the outputs 0..C-1 for integer labels (e.g. ImageFolder's "
+        "classes), or every label in output order, comma-separated",
+    )
+    p.add_argument(
+        "--sparse-ids",
+        dest="sparse_ids",
+        action="store_const",
+        const=True,
+        help="integer labels are ids: one output per distinct id, in sorted order (the "
+        "default decides: ids when they would need over 4M outputs, over twice the ids seen)",
+    )
+    p.add_argument(
+        "--dense-ids",
+        dest="sparse_ids",
+        action="store_const",
+        const=False,
+        help="integer labels index the outputs 0..max, however sparse",
     )
     p.add_argument(
         "--floor",
@@ -132,6 +163,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="NaN / empty values: raise (default) or skip and count them",
     )
     p.add_argument("--delimiter", help="field delimiter of a text file")
+    p.add_argument(
+        "--format",
+        choices=["csv", "tsv", "text", "npy", "raw", "parquet", "ipc"],
+        help="file format, instead of the extension's (stdin: text, one value per line)",
+    )
+    h = p.add_mutually_exclusive_group()
+    h.add_argument(
+        "--header", dest="header", action="store_const", const=True, default="auto",
+        help="the first line of a text file is a header",
+    )
+    h.add_argument(
+        "--no-header", dest="header", action="store_const", const=False,
+        help="the first line is data (default: decided from the file; see the README)",
+    )
+    p.add_argument(
+        "--label-dtype",
+        dest="label_dtype",
+        choices=["uint8", "uint16", "uint32", "int32", "int64"],
+        help="element type of a raw binary file (.bin; nanoGPT's train.bin is uint16; "
+        "an llm.c header gives it)",
+    )
     p.add_argument(
         "--label-sep",
         dest="label_sep",
@@ -182,6 +234,11 @@ def main(argv=None) -> int:
         return 2
     try:
         return _init(args)
+    except BrokenPipeError:
+        # `headstart init x.csv | head`: the reader left; stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("headstart: interrupted", file=sys.stderr)
         return 130
@@ -205,10 +262,6 @@ def _init(args) -> int:
     if "pos_weight" in options and len(options["pos_weight"]) == 1:
         options["pos_weight"] = options["pos_weight"][0]
     scan_options = {}
-    if args.delimiter is not None:
-        scan_options["delimiter"] = args.delimiter
-    if args.label_sep is not None:
-        scan_options["label_sep"] = args.label_sep
     with contextlib.ExitStack() as stack:
         column = args.column
         bundled = args.path is None
@@ -217,6 +270,8 @@ def _init(args) -> int:
             if column is None:
                 fam = resolve_loss(args.loss)[0].family
                 column = EXAMPLE_TARGET_COLUMN if fam == "regression" else EXAMPLE_CLASS_COLUMN
+        elif args.path == "-":
+            path = "/dev/stdin"  # a pipe: copied to a temporary file, read whole
         else:
             path = args.path
         family = _family(args.loss)
@@ -232,15 +287,23 @@ def _init(args) -> int:
             dtype=np.dtype(args.dtype),
             nan=args.nan,
             progress=None if args.quiet else True,
+            sparse_ids=args.sparse_ids,
+            label_sep=args.label_sep,
+            header=args.header,
+            format=args.format,
+            delimiter=args.delimiter,
+            label_dtype=args.label_dtype,
             scan_options=scan_options or None,
             **options,
         )
-    shown = "bundled example " + EXAMPLE if bundled else path
+    shown = "bundled example " + EXAMPLE if bundled else ("stdin" if args.path == "-" else path)
     if column is None:  # the column scan chose (the only or the last one)
         first = result.stats[0] if isinstance(result.stats, list) else result.stats
         column = getattr(first, "column", None) or None
+    vocab = None
     if args.out:
         np.save(args.out, result.bias)
+        vocab = _write_vocabulary(result, args.out)
     if args.plot:
         _plot(result, args.plot, shown, column)
     if args.json:
@@ -248,14 +311,37 @@ def _init(args) -> int:
         d.update(
             source=shown if not bundled else EXAMPLE,
             column=column,
-            torch_line=result.torch_line(args.layer),
+            torch_line=result.torch_line(args.layer, path=args.out or "bias.npy"),
             out=args.out,
+            vocabulary=vocab,
             plot=args.plot,
+            notes=result.notes(),
         )
         print(json.dumps(d, indent=2, allow_nan=False))
     elif not args.quiet:
-        print(report(result, shown, column, args.layer, args.out, args.plot))
+        print(report(result, shown, column, args.layer, args.out, args.plot, vocab))
     return 0
+
+
+def _write_vocabulary(r: BiasInit, out: str) -> str | None:
+    """Beside ``--out``: the label of each output when outputs are not simply the integer
+    labels 0..C-1 (sparse ids: ``<stem>.classes.npy``; names: ``<stem>.classes.txt``, one
+    per line). Returns the path written, or None."""
+    if r.classes is None:
+        return None
+    cls = np.asarray(r.classes)
+    stem = out[:-4] if out.endswith(".npy") else out
+    if cls.dtype.kind in "iu":
+        if np.array_equal(cls, np.arange(cls.shape[0])):
+            return None
+        path = stem + ".classes.npy"
+        np.save(path, cls.astype(np.int64))
+        return path
+    path = stem + ".classes.txt"
+    with open(path, "w", encoding="utf-8") as f:
+        for c in cls.tolist():
+            f.write(f"{c}\n")
+    return path
 
 
 def _family(loss: str) -> str:
@@ -294,7 +380,7 @@ def _opts_text(r: BiasInit) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-def report(r: BiasInit, source: str, column, layer: str = "model.fc", out=None, plot=None) -> str:
+def report(r: BiasInit, source: str, column, layer: str = "model.fc", out=None, plot=None, vocab=None) -> str:
     """The human-readable report of one bias_init result."""
     col = f', column "{column}"' if column is not None else ""
     lines = [f"headstart init: {source}{col}"]
@@ -320,16 +406,17 @@ def report(r: BiasInit, source: str, column, layer: str = "model.fc", out=None, 
         lines.append(f"{'bias_init saves':<{width}}{_num(r.gain, 4)} at step 0")
     if r.floor.classes:
         lines.append(f"{'floor':<{width}}{r.floor}")
-    if "approximate" in r.details:
-        lines.append("note: " + r.details["approximate"])
+    for note in r.notes():
+        lines.append("note: " + note)
     lines.append("")
+    npy = out or "bias.npy"
     lines.append("PyTorch:")
-    lines.append("  " + r.torch_line(layer))
+    lines.append("  " + r.torch_line(layer, path=npy))
     if len(r) > 32 and not out:
         lines.append("  (write bias.npy with --out bias.npy)")
     lines.append(
-        'Keras: bias_initializer=keras.initializers.Constant(np.load("bias.npy"))'
-        if out or len(r) > 32
+        f"Keras: bias_initializer=keras.initializers.Constant(np.load({npy!r}))"
+        if len(r) > 32
         else "Keras: bias_initializer=keras.initializers.Constant("
         + "["
         + ", ".join(_short(v) for v in r.bias)
@@ -337,6 +424,8 @@ def report(r: BiasInit, source: str, column, layer: str = "model.fc", out=None, 
     )
     if out:
         lines.append(f"bias written to {out}")
+    if vocab:
+        lines.append(f"labels of the outputs written to {vocab}")
     if plot:
         lines.append(f"plot written to {plot}")
     return "\n".join(lines)

@@ -323,6 +323,8 @@ def bias_init(
             header=header,
             dtype=label_dtype,
         )
+        if classes is not None and any(isinstance(c, str) for c in classes):
+            src.as_names = frozenset(str(c).strip() for c in classes)
         with src:
             stats, values = _gather(
                 src,

@@ -84,6 +84,8 @@ class BiasInit:
         if self.zero_bias_loss is not None:
             tail += f" (zero bias: {self.zero_bias_loss:.6g}, gain {self.gain:.4g})"
         lines.append(tail + ",")
+        for note in self.notes():
+            lines.append(f"  note: {note}")
         lines.append(f"  floor: {self.floor})")
         return "\n".join(lines)
 
@@ -104,17 +106,28 @@ class BiasInit:
             "details": {k: json_value(v) for k, v in self.details.items()},
         }
 
-    def torch_line(self, layer: str = "model.fc", *, inline_max: int = 32) -> str:
+    def torch_line(self, layer: str = "model.fc", *, inline_max: int = 32, path: str = "bias.npy") -> str:
         """A ready-to-paste PyTorch line that sets ``layer``'s bias.
 
         Up to ``inline_max`` outputs the values are written inline (shortest float32 repr);
-        beyond that the line loads ``bias.npy`` (write it with ``np.save`` or the CLI's
+        beyond that the line loads ``path`` (write it with ``np.save`` or the CLI's
         ``--out``)."""
         if len(self) > inline_max:
-            vals = 'torch.from_numpy(np.load("bias.npy"))'
+            vals = f"torch.from_numpy(np.load({str(path)!r}))"
         else:
             vals = "torch.tensor([" + ", ".join(short_float(v) for v in self.bias) + "])"
         return f"with torch.no_grad(): {layer}.bias.copy_({vals})"
+
+    def notes(self) -> list[str]:
+        """What a user should know about how the labels were read and the outputs laid out
+        (sparse ids, an ignore_index that matched nothing, a header decision, an estimate)."""
+        out = [self.details[k] for k in ("sparse_ids", "ignore_index_unmatched", "approximate") if k in self.details]
+        stats = self.stats if isinstance(self.stats, list) else [self.stats]
+        for s in stats:
+            for note in getattr(s, "notes", ()):
+                if note not in out:
+                    out.append(note)
+        return out
 
     def apply_to(self, layer):
         """Set ``layer``'s bias to this result in place and return ``layer``.

@@ -61,6 +61,9 @@ class Source:
     names: list | None = None
     reread: bool = True
     notes: tuple = ()
+    # Names given by classes= (strings): a column that mixes numbers and names is then read
+    # as names, each label matched to one of them (set by bias_init before the scan).
+    as_names: frozenset | None = None
 
     def close(self) -> None:
         """Release what opening took (a spooled copy of a pipe)."""

@@ -62,12 +62,40 @@ def _read_int(text: str):
     return None
 
 
-def type_labels(ints, int_counts, texts, text_counts, locate=None) -> TypedLabels:
+def _safe_int(text):
+    try:
+        return _read_int(text)
+    except ValueError:
+        return None
+
+
+def type_labels(ints, int_counts, texts, text_counts, locate=None, as_names=None) -> TypedLabels:
     """Apply the typing rule to integer labels (from arrays) and label texts (from files
     and string arrays), each with counts. ``locate(text)`` returns where a label first
     occurs (", line 7 of train.csv") for error messages, or "".
 
+    ``as_names``: names given by ``classes=``; when every label's text is one of them, a
+    column of numbers and names is read as names (``"3"`` and ``"cat"``).
+
     Raises HeadstartError for a mix of numbers and names or a non-integer number."""
+    if as_names is not None and len(texts):
+        every = {t.strip() for t in texts if t.strip()} | {str(int(v)) for v in ints}
+        if every <= set(as_names) and not every <= {str(int(v)) for v in ints} and (
+            any(_safe_int(t.strip()) is None for t in texts if t.strip())
+        ):
+            named: dict = {}
+            for v, c in zip(ints, int_counts):
+                named[str(int(v))] = named.get(str(int(v)), 0) + int(c)
+            missing = 0
+            for t, c in zip(texts, text_counts):
+                if t.strip():
+                    named[t.strip()] = named.get(t.strip(), 0) + int(c)
+                else:
+                    missing += int(c)
+            keys = sorted(named)
+            return TypedLabels(
+                "str", np.asarray(keys), np.asarray([named[k] for k in keys], np.int64), missing, "" if missing else None
+            )
     where = locate or (lambda text: "")
     merged: dict = {}
     for v, c in zip(ints, int_counts):

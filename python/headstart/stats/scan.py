@@ -109,7 +109,12 @@ def scan_source(src: Source, kind, qs, deltas, nan, label_sep, progress):
 
 def _class_result(counts: ClassCounts, src: Source, locate=None) -> ClassificationStats:
     return counts.result(
-        source=src.what, column=src.column, locate=locate, names=src.names, notes=src.notes
+        source=src.what,
+        column=src.column,
+        locate=locate,
+        names=src.names,
+        notes=src.notes,
+        as_names=src.as_names,
     )
 
 
@@ -318,6 +323,19 @@ def _file_kind(src: FileSource, kind) -> str:
 
 
 def _scan_file(src: FileSource, kind, qs, deltas, nan, label_sep, progress):
+    try:
+        r = _scan_file_named(src, kind, qs, deltas, nan, label_sep, progress)
+    except (HeadstartError, OSError) as e:
+        if src.path != src.shown and src.path in str(e):
+            # a spooled pipe: errors name what the user gave, not the temporary copy
+            raise type(e)(str(e).replace(src.path, src.shown)) from None
+        raise
+    if src.sniff is not None and src.sniff.names and src.delimiter is None:
+        r.column = src.sniff.names[0]  # the header line of a one-value-per-line file
+    return r
+
+
+def _scan_file_named(src: FileSource, kind, qs, deltas, nan, label_sep, progress):
     cb = progress_callback(progress, src.shown)
     skip = nan == "skip"
     if label_sep is not None:
@@ -341,9 +359,24 @@ def _scan_file(src: FileSource, kind, qs, deltas, nan, label_sep, progress):
             r.source, r.notes = src.shown, src.notes
             return r
         if kind == "classification":
+            a = np.load(src.path, mmap_mode="r", allow_pickle=False)
+            if a.dtype.kind in "iu" and a.dtype.itemsize == 8:
+                # 64-bit ids (hashed item ids) beyond 2^53 have no exact float64: count them
+                # as integers, chunk by chunk over the memory map.
+                col = 0 if src.column is None else int(src.column)
+                flat = a if a.ndim == 1 else a[:, col]
+                cc = ClassCounts(nan=nan)
+                for i in range(0, flat.shape[0], 4 * CHUNK):
+                    cc.update(np.ascontiguousarray(flat[i : i + 4 * CHUNK]))
+                    if cb:
+                        cb(1, min(i + 4 * CHUNK, flat.shape[0]), flat.shape[0])
+                return cc.result(source=src.shown, column=f"column {col}", notes=src.notes, as_names=src.as_names)
+            del a
             s = _core.scan_classes(src.path, "npy", False, None, False, src.column, skip, None, cb)
             _, _, _, col = s.info()
-            return ClassCounts(_state=s).result(source=src.shown, column=col, notes=src.notes)
+            return ClassCounts(_state=s).result(
+                source=src.shown, column=col, notes=src.notes, as_names=src.as_names
+            )
         s = _core.scan_regression(
             src.path, "npy", False, None, False, src.column, skip, qs, deltas, cb
         )
@@ -363,7 +396,9 @@ def _scan_file(src: FileSource, kind, qs, deltas, nan, label_sep, progress):
             )
         cc = ClassCounts(_state=s, nan=nan)
         cc.skipped = skipped
-        return cc.result(source=src.shown, column=col, locate=src.locate, notes=src.notes)
+        return cc.result(
+            source=src.shown, column=col, locate=src.locate, notes=src.notes, as_names=src.as_names
+        )
     s = _core.scan_regression(*args, qs, deltas, cb)
     _, skipped, passes, col = s.info()
     return RegressionStats(

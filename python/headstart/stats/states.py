@@ -218,14 +218,16 @@ class ClassCounts:
         self.skipped += other.skipped
 
     def result(
-        self, source=None, column=None, *, locate=None, names=None, notes=()
+        self, source=None, column=None, *, locate=None, names=None, notes=(), as_names=None
     ) -> ClassificationStats:
         """The counts as :class:`ClassificationStats`, labels typed by the rule of
         :mod:`headstart.sources.labels`. ``locate(text)`` names where a label occurs, for
-        errors; ``names``: class names of integer codes (a ``ClassLabel``, categories)."""
+        errors; ``names``: class names of integer codes (a ``ClassLabel``, categories);
+        ``as_names``: the names of ``classes=``, which let a column of numbers and names be
+        read as names."""
         ik, ic = self._s.int_counts()
         sk, sc = self._s.str_counts()
-        typed = type_labels(ik, ic, sk, sc, locate)
+        typed = type_labels(ik, ic, sk, sc, locate, as_names)
         skipped = self.skipped
         if typed.missing:
             if self.nan != "skip":
