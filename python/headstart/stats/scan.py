@@ -120,11 +120,6 @@ def _class_result(counts: ClassCounts, src: Source, locate=None) -> Classificati
 
 def _scan_array(src: ArraySource, kind, qs, deltas, nan):
     a = src.array
-    if a.dtype.kind == "O" and a.ndim == 1 and len(a) and all(isinstance(x, str) for x in a[:100]):
-        try:
-            a = a.astype(str)
-        except (TypeError, ValueError):
-            pass
     kind = array_kind(a, kind)
     if kind == "multilabel":
         r = multilabel_array(a, nan)

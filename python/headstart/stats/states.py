@@ -8,6 +8,7 @@ Dask partitions combine into the same answer.
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 
@@ -170,15 +171,24 @@ class ClassCounts:
         raise TypeError(f"class labels must be integers or strings, got dtype {a.dtype}")
 
     def _add_text(self, a) -> None:
-        labels, counts = np.unique(a.astype(str, copy=False), return_counts=True)
-        self._s.add_str([str(x) for x in labels], [int(c) for c in counts])
+        if isinstance(a, np.ndarray):  # fixed-width numpy strings: np.unique's sort is cheaper
+            labels, counts = np.unique(a.astype(str, copy=False), return_counts=True)
+            self._s.add_str(labels.tolist(), counts.tolist())
+            return
+        # A list of Python strings: a hash count, 3x faster than sorting them.
+        c = Counter(a)
+        self._s.add_str(list(c), list(c.values()))
 
     def _update_objects(self, a) -> None:
         """Object arrays (pandas object columns, lists): str, int, bool, integer-valued float,
         None / NaN (missing); the typing rule later decides between numbers and names."""
+        items = a.tolist()
+        if set(map(type, items)) <= {str}:  # the common case: a column of names
+            self._add_text(items)
+            return
         texts, ints, miss = [], [], 0
         first_missing = None
-        for i, x in enumerate(a.tolist()):
+        for i, x in enumerate(items):
             if isinstance(x, str):
                 texts.append(x)
             elif isinstance(x, (bool, int, np.integer)):
