@@ -118,10 +118,11 @@ def test_pyarrow_arrays_tables_readers_and_datasets(tmp_path):
     for i, part in enumerate(np.array_split(np.arange(Y_REG.size), 3)):
         pq.write_table(pa.table({"y": Y_REG[part]}), d / f"part-{i}.parquet")
     same_init(hs.bias_init(pads.dataset(d), "l1"), REF_L1)
-    # dictionary-encoded strings are their labels
+    # a dictionary (categorical) column: its categories, in their order, name the outputs
     dic = pa.array(["b", "a", "b"]).dictionary_encode()
     r = hs.scan(dic)
-    assert list(r.classes) == ["a", "b"] and list(r.counts) == [1, 2]
+    assert r.names == ["b", "a"] and list(r.classes) == [0, 1] and list(r.counts) == [2, 1]
+    assert list(hs.bias_init(dic, "ce").classes) == ["b", "a"]
 
 
 # ----------------------------------------------------------------- Hugging Face datasets
@@ -411,3 +412,124 @@ def test_unknown_objects_and_bad_columns():
         hs.scan({"a": 1})
     with pytest.raises(HeadstartError, match="column='y' applies to tables"):
         hs.scan(np.arange(3), column="y")
+
+
+# ------------------------------------------------------------ found by a newcomer's trial
+
+
+def test_categorical_columns_keep_their_categories_in_every_container(tmp_path):
+    """pandas categoricals, the same written to Parquet, polars Enum: the categories in
+    their order name the outputs (unseen ones too) and the codes are the labels."""
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    cats = ["dog", "cat", "bee", "ant"]
+    values = ["dog", "dog", "dog", "cat", "ant"]
+    df = pd.DataFrame({"pet": pd.Categorical(values, categories=cats)})
+    want = hs.bias_init(df, "ce")
+    assert list(want.classes) == cats and list(want.counts) == [3, 1, 0, 1]
+    df.to_parquet(tmp_path / "p.parquet")
+    for src in (
+        tmp_path / "p.parquet",
+        pl.Series(values, dtype=pl.Enum(cats)),
+        pl.LazyFrame({"pet": pl.Series(values, dtype=pl.Enum(cats))}),
+    ):
+        same_init(hs.bias_init(src, "ce"), want)
+    assert hs.scan(pl.Series(values, dtype=pl.Enum(cats))).names == cats
+
+
+def test_every_judged_header_is_noted(tmp_path):
+    p = tmp_path / "names_nohdr.csv"
+    p.write_text("cat\ndog\ndog\nbird\n")
+    r = hs.scan(p)
+    assert r.n == 3 and any("taken as the header" in n for n in r.notes)
+    q = tmp_path / "names_hdr.txt"
+    q.write_text("label\ncat\ndog\ndog\nbird\n")
+    r = hs.scan(q)
+    assert r.n == 5 and any("read as a label" in n for n in r.notes)
+
+
+def test_column_names_need_a_header(tmp_path):
+    for name in ("n.csv", "n.txt"):
+        p = tmp_path / name
+        p.write_text("6\n1\n")
+        with pytest.raises(HeadstartError, match=r"no column named 'label': the file has no header"):
+            hs.scan(p, column="label")
+
+
+def test_stdin_format_from_the_content(tmp_path):
+    pd = pytest.importorskip("pandas")
+    y = RNG.normal(size=500)
+    df = pd.DataFrame({"id": np.arange(500), "price": y})
+    cases = {
+        "csv": df.to_csv(index=False).encode(),
+        "parquet": None,
+    }
+    df.to_parquet(tmp_path / "x.parquet")
+    cases["parquet"] = (tmp_path / "x.parquet").read_bytes()
+    import json
+
+    for name, data in cases.items():
+        out = subprocess.run(
+            [sys.executable, "-m", "headstart", "init", "-", "--column", "price", "--loss", "l1", "--json"],
+            input=data, capture_output=True,
+        )
+        assert out.returncode == 0, (name, out.stderr)
+        d = json.loads(out.stdout)
+        assert d["bias"][0] == pytest.approx(float(np.float32(np.median(y))), rel=1e-6), name
+
+
+def test_check_init_checks_widths_and_compares_on_the_batch():
+    y = RNG.choice(3, 1000, p=[0.5, 0.3, 0.2])
+    init = hs.bias_init(y, "ce")
+    with pytest.raises(HeadstartError, match=r"logits have 5 outputs per sample .* computed 3"):
+        hs.check_init(np.zeros((32, 5)), init, target=y[:32])
+    big = y[:512]
+    zero = hs.check_init(np.zeros((512, 3)), init, target=big)
+    assert zero.verdict == "bias_off" and "on this batch" in str(zero)
+    assert zero.naive == pytest.approx(np.log(3))
+    good = hs.check_init(np.tile(init.bias, (512, 1)), init, target=big)
+    assert good.ok and good.optimum == pytest.approx(good.observed)
+    # a batch that cannot tell the optimum from uniform says so instead of "ok"
+    tiny = hs.check_init(float(np.log(3)), init, batch_size=8)
+    assert tiny.verdict == "inconclusive"
+    with pytest.raises(TypeError, match="empty"):
+        hs.check_init([], init)
+    with pytest.raises(TypeError, match="neither a loss nor an array"):
+        hs.check_init([[1.7], 0.5], init)
+
+
+def test_dense_outputs_have_a_limit():
+    with pytest.raises(HeadstartError, match="sparse_ids=True"):
+        hs.bias_init(np.array([0, 2**62]), "ce", sparse_ids=False)
+
+
+def test_hf_class_label_is_the_default_column_and_generators_work():
+    datasets = pytest.importorskip("datasets")
+    feats = datasets.Features({"label": datasets.ClassLabel(names=["a", "b"]), "x": datasets.Value("float32")})
+    ds = datasets.Dataset.from_dict({"label": [0, 1, 1], "x": [1.0, 2.0, 3.0]}, features=feats)
+    assert list(hs.bias_init(ds, "ce").classes) == ["a", "b"]  # not the last column, x
+
+    def gen():
+        for i in range(99):
+            yield {"x": 1.0, "label": i % 3}
+
+    it = datasets.IterableDataset.from_generator(gen)
+    assert list(hs.bias_init(it, "ce", column="label").counts) == [33, 33, 33]
+
+
+def test_a_tag_repeated_in_a_row_is_one_positive(tmp_path):
+    p = tmp_path / "dup.csv"
+    p.write_text("tags\ncat|cat\ncat|cat\ndog\n")
+    r = hs.bias_init(p, "bce", label_sep="|")
+    np.testing.assert_allclose(r.details["rates"], [2 / 3, 1 / 3])
+    mem = hs.bias_init(np.array(["cat|cat", "cat|cat", "dog"], dtype=object), "bce", label_sep="|")
+    np.testing.assert_array_equal(mem.bias, r.bias)
+
+
+def test_missing_tokens_in_regression_columns(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("y\n2.5\nNA\n4.5\nnull\n")
+    with pytest.raises(HeadstartError, match=r"r.csv:3: column 1: missing value \"NA\""):
+        hs.scan(p, kind="regression")
+    r = hs.scan(p, nan="skip")  # kind from the content: NA tokens are not numbers' enemies
+    assert isinstance(r, hs.RegressionStats) and r.n == 2 and r.skipped == 2 and r.median == 3.5

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._core import HeadstartError
-from .bias.check import InitCheck, observed_loss, verdict
+from .bias.check import InitCheck, batch_references, check_width, observed_loss, verdict
 from .bias.compute import ORDER_LOSSES, prepare, stats_kind
 from .bias.losses import resolve_loss
 from .bias.result import BiasInit
@@ -57,7 +57,7 @@ def scan(
     header="auto",
     label_sep: str | None = None,
     format: str | None = None,
-    dtype=None,
+    label_dtype=None,
     progress: Any = None,
 ):
     """Statistics of training labels for bias initialisation.
@@ -78,7 +78,7 @@ def scan(
     ``nan="skip"`` skips missing values and counts them (``result.skipped``); the default
     raises naming the file, line and column. ``header``: True, False or "auto" (the rule of
     :mod:`headstart.sources.files`); ``format``: "csv", "tsv", "text", "npy", "raw",
-    "parquet", "ipc" to override the extension; ``dtype``: the element type of a raw
+    "parquet", "ipc" to override the extension; ``label_dtype``: the element type of a raw
     binary file (uint8, uint16, uint32, int32, int64; an llm.c header gives it).
     ``progress``: True for a bar on stderr, or a callable ``(pass, done, total)``. Ctrl-C
     interrupts between chunks.
@@ -93,7 +93,7 @@ def scan(
         elif kind != "multilabel":
             raise HeadstartError(f"label_sep= means multi-label targets, not kind={kind!r}")
     src = open_source(
-        source, column=column, format=format, delimiter=delimiter, header=header, dtype=dtype
+        source, column=column, format=format, delimiter=delimiter, header=header, dtype=label_dtype
     )
     with src:
         return _scan_open(src, kind, qs, deltas, huber_delta, nan, label_sep, progress)
@@ -383,6 +383,8 @@ def check_init(
     else:
         result = bias_init(labels_or_result, loss or "cross_entropy", **options)
     x = loss_value_or_logits
+    if isinstance(x, (list, tuple)) and not x:
+        raise TypeError("loss_value_or_logits is empty: pass the first loss or the logits")
     value = loss_value(x)
     if (
         value is None
@@ -396,7 +398,12 @@ def check_init(
         if target is not None:
             raise TypeError("target= is for logits; a loss value needs none")
         return verdict(result, value, batch_size, tolerance)
-    logits = to_numpy(x)
+    try:
+        logits = to_numpy(x)
+    except ValueError as e:  # ragged lists
+        raise TypeError(
+            f"loss_value_or_logits is neither a loss nor an array of logits: {e}"
+        ) from None
     if logits.dtype.kind not in "fiub":
         raise TypeError(
             "loss_value_or_logits must be the first loss (a number) or logits (an array), "
@@ -407,10 +414,12 @@ def check_init(
             target = labels_or_result
         else:
             raise TypeError("pass target= (the batch's labels) with logits")
-    observed, b = observed_loss(result, logits, to_numpy(target))
+    check_width(result, logits)
+    t = to_numpy(target)
+    observed, b = observed_loss(result, logits, t)
     if batch_size is not None:
         b = batch_size
-    return verdict(result, observed, b, tolerance)
+    return verdict(result, observed, b, tolerance, batch_references(result, logits, t))
 
 
 def _same_length(x, labels) -> bool:

@@ -585,7 +585,17 @@ pub(crate) fn parse_fast(t: &[u8]) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
-/// Parse a numeric field; `Ok(None)` for a missing value (empty or NaN) under Skip.
+/// The tokens pandas, R and SQL write for a missing value in a column of numbers (the
+/// Python layer's `headstart.sources.labels.NA_TOKENS`; "nan" itself parses as NaN).
+fn is_na_token(t: &[u8]) -> bool {
+    matches!(
+        t,
+        b"NA" | b"N/A" | b"n/a" | b"null" | b"NULL" | b"None" | b"<NA>"
+    )
+}
+
+/// Parse a numeric field; `Ok(None)` for a missing value (empty, NaN or an NA token) under
+/// Skip.
 #[inline]
 pub(crate) fn parse_value(
     path: &str,
@@ -601,9 +611,19 @@ pub(crate) fn parse_value(
     let v = std::str::from_utf8(t)
         .ok()
         .and_then(|s| s.parse::<f64>().ok());
+    let na = v.is_none() && is_na_token(t);
     match v {
         Some(v) if v.is_finite() => Ok(Some(v)),
-        _ if missing == Missing::Skip && (t.is_empty() || v.is_some()) => Ok(None),
+        _ if missing == Missing::Skip && (t.is_empty() || v.is_some() || na) => Ok(None),
+        None if na => Err(parse_err(
+            path,
+            line,
+            col,
+            format!(
+                "missing value {:?} (pass nan='skip' to skip missing values)",
+                String::from_utf8_lossy(t)
+            ),
+        )),
         Some(v) => Err(parse_err(
             path,
             line,
@@ -864,14 +884,29 @@ pub fn scan_classes(
     let count = |b: &Block, ci: usize, nf: Option<usize>| -> Result<(StrCounts, u64, u64)> {
         let mut c = StrCounts::default();
         let (mut skipped, mut recs) = (0u64, 0u64);
+        let mut tags: Vec<(usize, usize)> = Vec::new();
         for_each_field(path, b, opts.delimiter, ci, nf, |x, line| {
             recs += 1;
             let x = if opts.delimiter.is_none() { trim(x) } else { x };
             match multilabel {
                 Some(sep) => {
-                    for l in x.split(|&ch| ch == sep) {
-                        let l = trim(l);
-                        if !l.is_empty() && c.add(l) && std::str::from_utf8(l).is_err() {
+                    // A label set: a tag written twice in one row is one positive. Tags
+                    // are kept as (start, end) in x, so the buffer outlives the row.
+                    tags.clear();
+                    let mut start = 0;
+                    for part in x.split(|&ch| ch == sep) {
+                        let l = trim(part);
+                        if !l.is_empty() {
+                            let off = start + (l.as_ptr() as usize - part.as_ptr() as usize);
+                            tags.push((off, off + l.len()));
+                        }
+                        start += part.len() + 1;
+                    }
+                    tags.sort_unstable_by(|a, b| x[a.0..a.1].cmp(&x[b.0..b.1]));
+                    tags.dedup_by(|a, b| x[a.0..a.1] == x[b.0..b.1]);
+                    for &(a, z) in &tags {
+                        let l = &x[a..z];
+                        if c.add(l) && std::str::from_utf8(l).is_err() {
                             return Err(bad_label(path, line, ci + 1, l));
                         }
                     }

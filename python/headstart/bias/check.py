@@ -11,7 +11,7 @@ from .._core import HeadstartError
 from .fmt import jsonable
 from .result import BiasInit
 
-__all__ = ["InitCheck", "observed_loss", "verdict"]
+__all__ = ["InitCheck", "batch_references", "check_width", "observed_loss", "verdict"]
 _NAIVE_NAME = {
     "softmax": "uniform",
     "sigmoid": "zero logits",
@@ -28,7 +28,15 @@ class InitCheck:
     zero-bias value: the bias was not set), ``"partial"`` (between the two), ``"too_high"``
     (above even the zero-bias value: the initial outputs are too large), ``"above_optimum"``
     (above the optimum when the zero-bias value is unknown) or ``"below_optimum"`` (lower
-    than any constant output can reach: labels or loss options differ from the model's).
+    than any constant output can reach: labels or loss options differ from the model's) or
+    ``"inconclusive"`` (the first loss is within ``tolerance`` of both the optimum and the
+    zero-bias value, which the batch cannot tell apart).
+
+    With logits and targets, the optimum and the zero-bias value are the losses of the
+    bias_init constant and of zero logits on that very batch (no sampling noise), and the
+    tolerance is the larger of 1% of the optimum and 5% of their gap; with a loss value
+    alone they are the dataset's, and the tolerance also covers three standard errors of a
+    batch mean (``batch_size=``).
     """
 
     observed: float
@@ -196,8 +204,41 @@ def observed_loss(result: BiasInit, logits, target) -> tuple[float, int]:
     return float(val), int(t.shape[0]) if t.ndim else 1
 
 
-def verdict(result: BiasInit, observed: float, b, tolerance) -> InitCheck:
-    """The :class:`InitCheck` for a first loss ``observed`` over a batch of ``b`` (or None)."""
+def check_width(result: BiasInit, logits: np.ndarray) -> None:
+    """The model's outputs must have as many columns as the result has outputs."""
+    k = len(result)
+    if result.family in ("softmax", "hinge"):
+        width = logits.shape[1] if logits.ndim >= 2 else logits.shape[0] if logits.ndim else 1
+    else:
+        width = 1 if logits.ndim <= 1 else logits.shape[-1]
+    if width != k:
+        raise HeadstartError(
+            f"the logits have {width} outputs per sample (shape {logits.shape}) but bias_init "
+            f"computed {k}: the output layer and the labels disagree (check num_classes)"
+        )
+
+
+def batch_references(result: BiasInit, logits: np.ndarray, target) -> tuple[float, float] | None:
+    """(loss of the bias_init constant, loss of zero logits) on this very batch, or None
+    when the outputs' layout is not one row per sample."""
+    bias = np.asarray(result.bias, np.float64)
+    if logits.ndim == 2 and logits.shape[1] == bias.shape[0]:
+        const = np.broadcast_to(bias.astype(logits.dtype), logits.shape).copy()
+    elif logits.ndim == 1 and bias.shape[0] == 1 and result.family in ("sigmoid", "regression"):
+        const = np.full(logits.shape, bias[0], logits.dtype)
+    else:
+        return None
+    opt, _ = observed_loss(result, const, target)
+    zero, _ = observed_loss(result, np.zeros_like(const), target)
+    return opt, zero
+
+
+def verdict(result: BiasInit, observed: float, b, tolerance, batch=None) -> InitCheck:
+    """The :class:`InitCheck` for a first loss ``observed`` over a batch of ``b`` (or None).
+
+    ``batch``: (loss of the bias_init constant, loss of zero logits) on the same batch, when
+    the logits and targets are known; then the comparison has no sampling noise and the
+    tolerance is 1% of the optimum or 5% of the gap, whichever is larger."""
     if not math.isfinite(observed):
         msg = (
             f"first loss is {observed}: the model's outputs overflow or the labels do not fit "
@@ -216,11 +257,14 @@ def verdict(result: BiasInit, observed: float, b, tolerance) -> InitCheck:
     opt = result.expected_loss
     naive = result.zero_bias_loss
     approximate = "approximate" in result.details
+    if batch is not None:
+        opt, naive = batch
+        approximate = False
     if tolerance is None:
         tol = max(0.01 * abs(opt), 1e-6)
         if naive is not None:
             tol = max(tol, 0.05 * abs(naive - opt))
-        sd = _sampling_sd(result)
+        sd = _sampling_sd(result) if batch is None else None
         if sd is not None and b:
             tol = max(tol, 3.0 * sd / math.sqrt(b))
     else:
@@ -236,11 +280,20 @@ def verdict(result: BiasInit, observed: float, b, tolerance) -> InitCheck:
         head = f"first loss {o_s} vs optimum {at}{opt_s}"
     if approximate:
         head += " (a one-pass estimate)"
+    if batch is not None:
+        head += " on this batch"
     if observed < opt - tol and not approximate:
         verdict = "below_optimum"
         msg = (
             f"first loss {o_s} is below the optimum {opt_s} a constant output can reach: the "
             "labels or loss options differ from the model's, or it has already trained"
+        )
+    elif naive is not None and abs(observed - naive) <= tol and abs(naive - opt) <= tol:
+        verdict = "inconclusive"
+        more = "a larger batch" if batch is not None else "the logits and targets, or a larger batch"
+        msg = (
+            f"{head}: inconclusive: the optimum and the {name} value differ by less than the "
+            f"tolerance {_fmt_distinct([tol])[0]}; pass {more} to tell them apart"
         )
     elif observed <= opt + tol:
         verdict = "ok"

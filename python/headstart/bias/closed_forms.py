@@ -14,6 +14,9 @@ from .fmt import jsonable, short_list
 # ids mapped to outputs in sorted order (a recommender's hashed item ids would otherwise ask
 # for a bias of 2^40 entries).
 DENSE_OUTPUTS_MAX = 1 << 22
+# Dense outputs beyond this are refused even when asked for (sparse_ids=False): 2^31
+# float32 biases are 8 GiB.
+DENSE_OUTPUTS_LIMIT = 1 << 31
 
 
 class ClassTable:
@@ -152,6 +155,12 @@ def class_table(
             c = len(names)
         else:
             c = top
+        if c > DENSE_OUTPUTS_LIMIT:
+            raise HeadstartError(
+                f"integer labels up to {top - 1} would index {c} outputs, more than any "
+                f"output layer holds ({DENSE_OUTPUTS_LIMIT}); they are ids: pass "
+                "sparse_ids=True (--sparse-ids) for one output per distinct id"
+            )
         if top > c:
             what = (
                 f"num_classes={c}"

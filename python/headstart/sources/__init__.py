@@ -25,9 +25,17 @@ import numpy as np
 
 from .._core import HeadstartError
 from .convert import is_torch_tensor, library_of, loss_value, to_numpy
-from .files import FORMATS, locate_label, resolve_format, sniff_text, spool
+from .files import (
+    FORMATS,
+    detect_format,
+    known_extension,
+    locate_label,
+    resolve_format,
+    sniff_text,
+    spool,
+)
 from .labels import NA_TOKENS, type_labels
-from .tables import BATCH, pick_column, table_reader
+from .tables import BATCH, arrow_reader, pick_column, table_reader
 
 __all__ = [
     "FORMATS",
@@ -65,8 +73,16 @@ class Source:
     # as names, each label matched to one of them (set by bias_init before the scan).
     as_names: frozenset | None = None
 
+    spooled: str | None = None  # a temporary copy of a pipe, removed by close()
+
     def close(self) -> None:
         """Release what opening took (a spooled copy of a pipe)."""
+        if self.spooled:
+            try:
+                os.unlink(self.spooled)
+            except OSError:
+                pass
+            self.spooled = None
 
     def __enter__(self):
         return self
@@ -106,14 +122,22 @@ class ChunkSource(Source):
         names=None,
         column=None,
         width=None,
+        codes=None,
     ):
         self.chunks = chunks
         self.reread = reread
         self.what = what
-        self.names = names
+        self._names = names
         self.column = column
         self.width = width
+        self.codes = codes  # an ArrowCodes collecting the categories of a categorical column
         self.float_column = None  # True / False when a schema says so (Arrow files)
+
+    @property
+    def names(self):
+        if self._names is None and self.codes is not None:
+            return self.codes.names
+        return self._names
 
 
 class FileSource(Source):
@@ -150,7 +174,7 @@ class FileSource(Source):
         self.sniff = sniff
         self.dtype = dtype
         self.raw_header = raw_header
-        self._spooled = spooled
+        self.spooled = spooled
         self.notes = tuple(notes)
 
     def locate(self, text: str) -> str:
@@ -161,13 +185,6 @@ class FileSource(Source):
             self.path, self.gz, self.delimiter, self.header, self.sniff.index, text, self.shown
         )
 
-    def close(self) -> None:
-        if self._spooled:
-            try:
-                os.unlink(self._spooled)
-            except OSError:
-                pass
-            self._spooled = None
 
 
 def _is_stats(obj) -> bool:
@@ -209,7 +226,13 @@ def open_source(
     reader = table_reader(obj, column)
     if reader is not None:
         return ChunkSource(
-            reader.chunks, reader.reread, reader.what, reader.names, reader.column, reader.width
+            reader.chunks,
+            reader.reread,
+            reader.what,
+            reader.names,
+            reader.column,
+            reader.width,
+            reader.codes,
         )
     if (
         isinstance(obj, np.ndarray)
@@ -277,18 +300,26 @@ def _open_path(
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path}: is a directory, expected a label file")
     fmt, gz, delim = resolve_format(path, format, delimiter)
-    if fmt in ("parquet", "ipc"):
-        return _arrow_file(path, fmt, column)
-    if dtype is not None and fmt != "raw":
-        raise TypeError(f"dtype= applies to raw binary files (format='raw'), not to {fmt} files")
-    suffix = ".gz" if gz else ""
-    tmp = spool(path, suffix)  # pipes and devices: a regular copy, read whole
+    tmp = spool(path, ".gz" if gz else "")  # pipes and devices: a regular copy, read whole
     real = tmp or path
+    notes: list = []
     try:
+        if format is None and not known_extension(path):
+            fmt, gz, delim, note = detect_format(real, delimiter)
+            notes.append(note)
+        if fmt in ("parquet", "ipc"):
+            src = _arrow_file(real, fmt, column, shown)
+            src.notes = tuple(notes)
+            src.spooled = tmp
+            return src
+        if dtype is not None and fmt != "raw":
+            raise TypeError(
+                f"label_dtype= applies to raw binary files (format='raw'), not to {fmt} files"
+            )
         if fmt == "npy":
             if header not in ("auto", False):
                 raise TypeError("header= applies to text files, not to .npy")
-            return FileSource(real, shown, "npy", column=column, spooled=tmp)
+            return FileSource(real, shown, "npy", column=column, spooled=tmp, notes=notes)
         if fmt == "raw":
             if column is not None:
                 raise HeadstartError(
@@ -307,6 +338,7 @@ def _open_path(
                 dtype=None if dtype is None else str(np.dtype(dtype)),
                 raw_header=raw_header,
                 spooled=tmp,
+                notes=notes,
             )
         if isinstance(column, (list, tuple)):
             raise HeadstartError(
@@ -314,7 +346,19 @@ def _open_path(
                 "of a text file separately"
             )
         sn = sniff_text(real, gz, delim, header, column, shown)
-        notes = (sn.note,) if sn.note else ()
+        if sn.note:
+            notes.append(sn.note)
+        if isinstance(column, str) and not (sn.names and column in sn.names):
+            if not sn.header:
+                raise HeadstartError(
+                    f"{shown}: no column named {column!r}: the file has no header line (its "
+                    f"first line, {sn.first!r}, is data); pass a 0-based column index, or "
+                    "header=True (--header) if the first line does name the columns"
+                )
+            if delim is None and sn.names:
+                raise HeadstartError(
+                    f"{shown}: no column named {column!r}; the header has: {sn.names[0]}"
+                )
         return FileSource(
             real,
             shown,
@@ -333,14 +377,15 @@ def _open_path(
         raise
 
 
-def _arrow_file(path, fmt, column) -> ChunkSource:
+def _arrow_file(path, fmt, column, shown=None) -> ChunkSource:
+    shown = shown or path
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
         from pyarrow import ipc
     except ImportError:
         raise ImportError(
-            f"{path}: reading Parquet/Arrow needs pyarrow: pip install 'headstart[arrow]'"
+            f"{shown}: reading Parquet/Arrow needs pyarrow: pip install 'headstart[arrow]'"
         ) from None
     try:
         if fmt == "parquet":
@@ -349,11 +394,11 @@ def _arrow_file(path, fmt, column) -> ChunkSource:
             with pa.memory_map(path) as src:
                 schema = ipc.open_file(src).schema
     except (pa.ArrowInvalid, OSError) as e:
-        raise HeadstartError(f"{path}: not a readable {fmt} file: {e}") from None
+        raise HeadstartError(f"{shown}: not a readable {fmt} file: {e}") from None
     cols = (
-        [pick_column(path, schema.names, c) for c in column]
+        [pick_column(shown, schema.names, c) for c in column]
         if isinstance(column, (list, tuple))
-        else pick_column(path, schema.names, column)
+        else pick_column(shown, schema.names, column)
     )
     sel = cols if isinstance(cols, list) else [cols]
 
@@ -366,13 +411,17 @@ def _arrow_file(path, fmt, column) -> ChunkSource:
                 for i in range(r.num_record_batches):
                     yield r.get_batch(i).select(sel)
 
+    conv, codes = arrow_reader()
+
     def chunks():
         for b in batches():
             if len(sel) > 1:
                 yield np.stack([np.asarray(to_numpy(b.column(c)), np.float64) for c in sel], axis=1)
             else:
-                yield to_numpy(b.column(0) if fmt == "parquet" else b.column(sel[0]))
+                yield conv(b.column(0) if fmt == "parquet" else b.column(sel[0]))
 
-    src = ChunkSource(chunks, True, path, None, cols, len(sel) if len(sel) > 1 else None)
+    src = ChunkSource(
+        chunks, True, shown, None, cols, len(sel) if len(sel) > 1 else None, codes=codes
+    )
     src.float_column = pa.types.is_floating(schema.field(sel[0]).type)
     return src

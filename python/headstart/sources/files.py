@@ -34,6 +34,8 @@ __all__ = [
     "ARROW_EXT",
     "FORMATS",
     "TextSniff",
+    "detect_format",
+    "known_extension",
     "locate_label",
     "resolve_format",
     "sniff_text",
@@ -87,6 +89,55 @@ def resolve_format(path: str, format, delimiter):
     return fmt, gz, delimiter
 
 
+def known_extension(path: str) -> bool:
+    """Whether the file name says its format (else :func:`detect_format` reads it)."""
+    low = path.lower()
+    stem = low[:-3] if low.endswith(".gz") else low
+    ext = os.path.splitext(stem)[1]
+    return ext in TEXT_EXT or ext in ARROW_EXT or ext in (".npy", ".bin")
+
+
+LLMC_MAGICS = (20240520, 20240801)
+
+
+def detect_format(path: str, delimiter):
+    """(format, gzip?, delimiter, note) of a file whose name does not say (stdin, a pipe,
+    a name without an extension), from its first bytes: gzip, .npy, Parquet and Arrow magic
+    numbers, llm.c's token-file header, else text: tab- or comma-separated when the first
+    line holds a tab or a comma, else one value per line."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    gz = head[:2] == b"\x1f\x8b"
+    if gz:
+        try:
+            with gzip.open(path, "rb") as g:
+                head = g.read(1 << 16)
+        except (OSError, EOFError, zlib.error):
+            head = b""
+    fmt = None
+    if head[:6] == b"\x93NUMPY":
+        fmt = "npy"
+    elif head[:4] == b"PAR1":
+        fmt = "parquet"
+    elif head[:6] == b"ARROW1":
+        fmt = "ipc"
+    elif len(head) >= 4 and int.from_bytes(head[:4], "little") in LLMC_MAGICS:
+        fmt = "raw"
+    if fmt is not None:
+        if gz:
+            raise ValueError(f"{path}: gzip-compressed {fmt} data is not supported; decompress it")
+        return fmt, False, None, f"format read from the content: {fmt}"
+    first = head.split(b"\n", 1)[0]
+    if delimiter is None:
+        delimiter = "\t" if b"\t" in first else "," if b"," in first else None
+    what = {"\t": "tab-separated", ",": "comma-separated", None: "one value per line"}.get(
+        delimiter, f"separated by {delimiter!r}"
+    )
+    return "text", gz, delimiter, f"format read from the content: text, {what}" + (
+        " (gzip)" if gz else ""
+    )
+
+
 def spool(path: str, suffix: str = "") -> str | None:
     """Copy a pipe, FIFO or character device to a temporary file and return its path (the
     caller removes it); None for a regular file."""
@@ -128,7 +179,8 @@ class TextSniff:
     header), ``values`` (the column's sample values below the header), ``complete`` (the
     whole file was read), ``note`` (the header decision, when it was a judgement)."""
 
-    def __init__(self, header, names, index, values, complete, note):
+    def __init__(self, header, names, index, values, complete, note, first=""):
+        self.first = first  # the first line's text
         self.header = header
         self.names = names
         self.index = index
@@ -179,18 +231,16 @@ def sniff_text(path, gz, delimiter, header, column, shown=None) -> TextSniff:
     body = rows[1:] if header else rows
     idx = col_index(names)
     values = [r[idx].strip() for r in body if idx is not None and 0 <= idx < len(r)]
-    return TextSniff(header, names, idx, values, complete, note)
+    first_text = (delimiter or ",").join(first) if first else ""
+    return TextSniff(header, names, idx, values, complete, note, first_text)
 
 
 def _decide_header(rows, delimiter, column, col_index):
     if not rows:
         return False, None
     first, body = rows[0], rows[1:]
-    if isinstance(column, str):
-        if column in [c.strip() for c in first]:
-            return True, None
-        if delimiter is not None:
-            return True, None  # the reader then names the columns the header has
+    if isinstance(column, str) and column in [c.strip() for c in first]:
+        return True, None
     numeric_cols = []
     for j in range(len(first)):
         vals = [r[j].strip() for r in body if j < len(r) and r[j].strip()]
@@ -208,18 +258,19 @@ def _decide_header(rows, delimiter, column, col_index):
     cell = first[j].strip() if 0 <= j < len(first) else ""
     below = {r[j].strip() for r in body if 0 <= j < len(r)}
     if delimiter is None:
-        if cell and cell not in below and len(body) >= 20 and len(below) * 4 <= len(body):
-            return False, (
-                f"first line {cell!r} read as a label (it occurs once, the other labels "
-                "repeat); pass header=True (--header) if it is a header"
-            )
-        return False, None
+        return False, (
+            f"first line {cell!r} read as a label: a column of names cannot tell a header "
+            "from data; pass header=True (--header) if it is a header"
+        )
     if cell in below:
         return False, (
             f"first line read as data: its value {cell!r} occurs again below it; pass "
             "header=True (--header) if it is a header"
         )
-    return True, None
+    return True, (
+        f"first line {cell!r} taken as the header: a column of names cannot tell a header "
+        "from data; pass header=False (--no-header) if it is data"
+    )
 
 
 def locate_label(path, gz, delimiter, header, index, text, shown=None) -> str:

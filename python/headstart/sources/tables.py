@@ -14,7 +14,7 @@ from __future__ import annotations
 from .._core import HeadstartError
 from .convert import library_of, to_numpy
 
-__all__ = ["TableReader", "table_reader"]
+__all__ = ["ArrowCodes", "TableReader", "arrow_reader", "pick_column", "table_reader"]
 
 BATCH = 1 << 20
 
@@ -22,16 +22,71 @@ BATCH = 1 << 20
 class TableReader:
     """``chunks()``: a fresh iterator of numpy chunks of the chosen column(s) (1-D, or
     (rows, K) for several columns); ``reread``: whether ``chunks()`` may be called again;
-    ``column``: the name(s) chosen; ``names``: class names of integer codes, or None;
+    ``column``: the name(s) chosen; ``names``: class names of integer codes, or None
+    (``codes``: the :class:`ArrowCodes` that collects them while the chunks are read);
     ``what``: how errors call the table."""
 
-    def __init__(self, chunks, reread, column, what, names=None, width=None):
+    def __init__(self, chunks, reread, column, what, names=None, width=None, codes=None):
         self.chunks = chunks
         self.reread = reread
         self.column = column
         self.what = what
         self.names = names
         self.width = width
+        self.codes = codes
+
+
+class ArrowCodes:
+    """Categorical columns (Arrow dictionary arrays: pandas categoricals written to Parquet,
+    polars Enum / Categorical, dictionary-encoded strings): the categories, in their order,
+    name the outputs, unseen ones included, and the labels are their codes, so a model
+    trained on the codes (``.cat.codes``, ``to_physical()``) gets its biases in the right
+    slots. A chunk whose dictionary differs is mapped into the first one's codes (new
+    categories are appended)."""
+
+    def __init__(self):
+        self.names: list | None = None
+        self._index: dict = {}
+
+    def __call__(self, arr):
+        import numpy as np
+        import pyarrow as pa
+
+        if isinstance(arr, pa.ChunkedArray):
+            parts = [self(c) for c in arr.chunks]
+            return np.concatenate(parts) if parts else np.zeros(0)
+        dictionary = arr.dictionary.to_pylist()
+        if self.names is None:
+            self.names = []
+        remap = np.empty(len(dictionary), np.float64)
+        for i, v in enumerate(dictionary):
+            if v not in self._index:
+                self._index[v] = len(self.names)
+                self.names.append(v)
+            remap[i] = self._index[v]
+        idx = arr.indices.to_numpy(zero_copy_only=False)
+        out = np.full(len(arr), np.nan)
+        if arr.null_count:
+            valid = arr.is_valid().to_numpy(zero_copy_only=False)
+            out[valid] = remap[idx[valid].astype(np.int64)]
+        elif len(remap):
+            out = remap[idx.astype(np.int64)]
+        return out
+
+
+def arrow_reader(value=None):
+    """A converter of one column's Arrow chunks to numpy, with categories kept as codes."""
+    codes = ArrowCodes()
+
+    def convert(arr):
+        import pyarrow as pa
+
+        t = arr.type
+        if pa.types.is_dictionary(t):
+            return codes(arr)
+        return to_numpy(arr)
+
+    return convert, codes
 
 
 def pick_column(what: str, names: list, column):
@@ -140,8 +195,10 @@ def _polars(obj, column):
                 f"column={column!r} but the input is a polars Series named {obj.name!r}"
             )
         s = obj
+        conv, codes = arrow_reader(s)
         return TableReader(
-            lambda: (to_numpy(c) for c in _series_chunks(s)), True, s.name, "the polars Series"
+            lambda: (conv(c) for c in _series_chunks(s)), True, s.name, "the polars Series",
+            codes=codes,
         )
     if isinstance(obj, pl.DataFrame):
         what = "the polars DataFrame"
@@ -156,7 +213,10 @@ def _polars(obj, column):
                 width=len(cols),
             )
         s = obj.get_column(cols)
-        return TableReader(lambda: (to_numpy(c) for c in _series_chunks(s)), True, cols, what)
+        conv, codes = arrow_reader(s)
+        return TableReader(
+            lambda: (conv(c) for c in _series_chunks(s)), True, cols, what, codes=codes
+        )
     if isinstance(obj, pl.LazyFrame):
         what = "the polars LazyFrame"
         cols = _columns(what, obj.collect_schema().names(), column)
@@ -171,14 +231,19 @@ def _polars(obj, column):
             else:  # older polars: one column collected by the streaming engine
                 yield lf.collect(engine="streaming")
 
+        conv, codes = arrow_reader(None)
+
         def chunks():
             for df in batches():
                 if len(sel) > 1:
                     yield _stack([to_numpy(df.get_column(c)) for c in sel])
                 else:
-                    yield to_numpy(df.get_column(sel[0]))
+                    for c in _series_chunks(df.get_column(sel[0])):
+                        yield conv(c)
 
-        return TableReader(chunks, True, cols, what, width=len(sel) if len(sel) > 1 else None)
+        return TableReader(
+            chunks, True, cols, what, width=len(sel) if len(sel) > 1 else None, codes=codes
+        )
     return None
 
 
@@ -198,7 +263,10 @@ def _arrow(obj, column):
         if column is not None:
             raise HeadstartError(f"column={column!r} but the input is one Arrow array")
         chunks = obj.chunks if isinstance(obj, pa.ChunkedArray) else [obj]
-        return TableReader(lambda: (to_numpy(c) for c in chunks), True, None, "the Arrow array")
+        conv, codes = arrow_reader(obj)
+        return TableReader(
+            lambda: (conv(c) for c in chunks), True, None, "the Arrow array", codes=codes
+        )
     if isinstance(obj, (pa.Table, pa.RecordBatch)):
         what = "the Arrow table"
         cols = _columns(what, obj.schema.names, column)
@@ -213,12 +281,16 @@ def _arrow(obj, column):
             )
         col = table.column(cols)
         chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-        return TableReader(lambda: (to_numpy(c) for c in chunks), True, cols, what)
+        conv, codes = arrow_reader(col)
+        return TableReader(lambda: (conv(c) for c in chunks), True, cols, what, codes=codes)
     if isinstance(obj, pa.RecordBatchReader):
         what = "the Arrow RecordBatchReader"
         cols = _columns(what, obj.schema.names, column)
         reader = obj
-        return TableReader(lambda: _batch_columns(reader, cols), False, cols, what)
+        conv, codes = arrow_reader(None)
+        return TableReader(
+            lambda: _batch_columns(reader, cols, conv), False, cols, what, codes=codes
+        )
     try:
         import pyarrow.dataset as pads
     except ImportError:  # pragma: no cover - pyarrow without its dataset module
@@ -228,22 +300,24 @@ def _arrow(obj, column):
         cols = _columns(what, obj.schema.names, column)
         sel = cols if isinstance(cols, list) else [cols]
         ds = obj
+        conv, codes = arrow_reader(None)
         return TableReader(
-            lambda: _batch_columns(ds.to_batches(columns=sel, batch_size=BATCH), cols),
+            lambda: _batch_columns(ds.to_batches(columns=sel, batch_size=BATCH), cols, conv),
             True,
             cols,
             what,
             width=len(sel) if len(sel) > 1 else None,
+            codes=codes,
         )
     return None
 
 
-def _batch_columns(batches, cols):
+def _batch_columns(batches, cols, conv=to_numpy):
     for b in batches:
         if isinstance(cols, list):
             yield _stack([to_numpy(b.column(c)) for c in cols])
         else:
-            yield to_numpy(b.column(cols))
+            yield conv(b.column(cols))
 
 
 # ----------------------------------------------------------------- Hugging Face datasets
@@ -262,16 +336,32 @@ def _hf(obj, column):
         return None
     what = "the Hugging Face IterableDataset" if is_iterable else "the Hugging Face Dataset"
     features = obj.features
-    names_avail = list(features) if features is not None else obj.column_names
-    if names_avail is None:
-        raise HeadstartError(
-            f"{what} does not know its columns (no features): pass column= and resolve the "
-            "features first (ds = ds._resolve_features())"
-        )
+    if features is None:
+        # An IterableDataset from a generator does not know its columns until it is read:
+        # rows are read as dicts, one batch at a time.
+        if column is None or isinstance(column, (list, tuple)):
+            raise HeadstartError(
+                f"{what} does not know its columns (no features): pass column= (one name)"
+            )
+        name = column
+
+        def rows():
+            for batch in obj.iter(batch_size=BATCH):
+                if name not in batch:
+                    raise HeadstartError(f"no column {name!r} in {what}; it has: {_list(batch)}")
+                yield to_numpy(batch[name])
+
+        return TableReader(rows, True, name, what)
+    names_avail = list(features)
+    if column is None:
+        # A ClassLabel column says it holds the labels: the default when there is one.
+        labels = [k for k, f in features.items() if type(f).__name__ == "ClassLabel"]
+        if len(labels) == 1:
+            column = labels[0]
     cols = _columns(what, names_avail, column)
     sel = cols if isinstance(cols, list) else [cols]
     class_names = None
-    if not isinstance(cols, list) and features is not None:
+    if not isinstance(cols, list):
         feat = features.get(cols)
         if type(feat).__name__ == "ClassLabel":
             class_names = list(feat.names)

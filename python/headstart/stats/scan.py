@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _core
 from .._core import HeadstartError
-from ..sources import ArraySource, ChunkSource, FileSource, Source
+from ..sources import NA_TOKENS, ArraySource, ChunkSource, FileSource, Source
 from .results import ClassificationStats, MultilabelStats, RegressionStats
 from .states import ClassCounts, RegressionState, multilabel_array
 
@@ -81,7 +81,7 @@ def array_kind(a: np.ndarray, kind: str) -> str:
 def text_kind(values) -> str:
     """The kind of a text column from its sampled values: names or integers (at most 1000
     distinct in the sample) are classes, other numbers regression targets."""
-    vals = [v for v in values if v]
+    vals = [v for v in values if v and v not in NA_TOKENS]
     if not vals:
         return "regression"
     try:
@@ -94,6 +94,8 @@ def text_kind(values) -> str:
 
 def scan_source(src: Source, kind, qs, deltas, nan, label_sep, progress):
     """Statistics of ``src`` (not a Dask or statistics source: the caller routes those)."""
+    if not isinstance(src, FileSource):
+        progress = progress_callback(progress, src.what)
     if isinstance(src, FileSource):
         return _scan_file(src, kind, qs, deltas, nan, label_sep, progress)
     if isinstance(src, ArraySource):
@@ -178,6 +180,8 @@ def _scan_chunks(src: ChunkSource, kind, qs, deltas, nan, progress):
             return _class_result(ClassCounts(nan=nan), src)
         raise HeadstartError(f"no data: {src.what} yielded no chunks")
     fa = np.asarray(first)
+    if kind == "auto" and src.names is not None:
+        kind = "classification"  # the codes of a categorical column
     if kind == "auto" and src.float_column is not None and fa.ndim == 1:
         kind = "regression" if src.float_column else "classification"
     kind = array_kind(fa, kind)
@@ -191,6 +195,15 @@ def _scan_chunks(src: ChunkSource, kind, qs, deltas, nan, progress):
         else:
             yield from src.chunks()
 
+    try:
+        return _scan_chain(src, kind, chain, qs, deltas, nan, progress)
+    except HeadstartError as e:
+        if src.what not in str(e):
+            raise HeadstartError(f"{src.what}: {e}") from None
+        raise
+
+
+def _scan_chain(src, kind, chain, qs, deltas, nan, progress):
     if kind == "classification":
         c = ClassCounts(nan=nan)
         for ch in chain():
@@ -223,6 +236,7 @@ def _scan_chunks(src: ChunkSource, kind, qs, deltas, nan, progress):
 def scan_columns(src, qs, deltas, nan, progress) -> list:
     """Regression statistics of each column of a source of (rows, K) chunks, all columns in
     the same passes."""
+    progress = progress_callback(progress, src.what)
     it = iter(src.chunks())
     first = next(it, None)
     if first is None:
@@ -273,8 +287,10 @@ def _tag_sets(make_iter, kind, nan, src, sep="|"):
             if v is None or (isinstance(v, float) and v != v):
                 if nan != "skip":
                     raise HeadstartError(
-                        f"missing label set at row {rows + skipped} of {src.what} (pass "
-                        "nan='skip'; an empty string is the empty set)"
+                        f"missing label set (None / NaN) at row {rows + skipped} of {src.what}: "
+                        "if it means 'no labels' (pandas reads an empty cell as NaN), fill it "
+                        "with '' (e.g. df[col].fillna('')), the empty set; nan='skip' drops "
+                        "such rows instead"
                     )
                 skipped += 1
                 continue
