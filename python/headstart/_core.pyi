@@ -16,7 +16,9 @@ __all__ = [
     "hinge_loss",
     "logsumexp_rows",
     "rowwise",
+    "raw_info",
     "scan_classes",
+    "scan_raw_classes",
     "scan_regression",
     "set_num_threads",
     "set_simd_level",
@@ -145,3 +147,12 @@ def scan_classes(
     multilabel_sep: str | None = None,
     progress: object | None = None,
 ) -> ClassState: ...
+def scan_raw_classes(
+    path: str,
+    dtype: str | None = None,
+    header: str = "auto",
+    progress: object | None = None,
+) -> ClassState: ...
+def raw_info(
+    path: str, dtype: str | None = None, header: str = "auto"
+) -> tuple[str, int, int, int, str, int]: ...

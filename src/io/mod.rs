@@ -10,6 +10,7 @@
 //! Results merge in block order, so they do not depend on the thread count.
 
 pub mod npy;
+pub mod raw;
 mod split;
 pub mod text;
 
@@ -60,6 +61,20 @@ pub struct ScanInfo {
     pub passes: u32,
     /// Bytes of the source.
     pub bytes: u64,
+}
+
+/// Drop the resident pages of bytes [a, b) of a read-only file map (whole pages inside the
+/// range only), so a scan's resident set does not grow with the file; the page cache still
+/// serves the next pass.
+pub(crate) fn release_pages(map: &memmap2::Mmap, a: usize, b: usize) {
+    let page = 4096usize;
+    let a = a.div_ceil(page) * page;
+    let b = b / page * page;
+    if b > a {
+        // SAFETY: a read-only shared file mapping: DONTNEED drops our page-table entries
+        // and the pages are read back from the file on next access.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a) };
+    }
 }
 
 pub(crate) fn parse_err(path: &str, line: u64, col: usize, msg: String) -> Error {

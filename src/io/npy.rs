@@ -8,7 +8,7 @@ use std::fs::File;
 use memmap2::Mmap;
 use rayon::prelude::*;
 
-use super::{Missing, Progress, ScanInfo};
+use super::{release_pages, Missing, Progress, ScanInfo};
 use crate::error::{Error, Result};
 use crate::parallel::pool;
 use crate::stats::counts::IntCounts;
@@ -252,19 +252,8 @@ impl Npy {
 
     /// Drop the pages of rows [r0, r1) from the resident set.
     fn release(&self, r0: usize, r1: usize) {
-        let page = 4096usize;
-        let a = self.offset + r0 * self.cols * self.kind.size();
-        let b = self.offset + r1 * self.cols * self.kind.size();
-        let a = a.div_ceil(page) * page;
-        let b = b / page * page;
-        if b > a {
-            // SAFETY: a read-only shared file mapping: DONTNEED drops our page-table
-            // entries and the pages are read back from the file on next access.
-            let _ = unsafe {
-                self.map
-                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a)
-            };
-        }
+        let row = self.cols * self.kind.size();
+        release_pages(&self.map, self.offset + r0 * row, self.offset + r1 * row);
     }
 
     fn check_col(&self, col: usize) -> Result<()> {

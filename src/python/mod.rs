@@ -143,7 +143,9 @@ mod _core {
     use super::loss::hinge_loss;
 
     #[pymodule_export]
-    use super::stats::{scan_classes, scan_regression, ClassState, RegState};
+    use super::stats::{
+        raw_info, scan_classes, scan_raw_classes, scan_regression, ClassState, RegState,
+    };
 
     /// softmax (log=False) or log_softmax (log=True) of each length-n row of the
     /// C-contiguous array x into out (same shape and dtype; out may be x itself).

@@ -11,6 +11,7 @@ use pyo3::types::PyBytes;
 use super::{caught, detached, to_py};
 use crate::error::{Error, Result as CoreResult};
 use crate::io::npy::Npy;
+use crate::io::raw::{HeaderRule, RawDtype, RawFile};
 use crate::io::text::{self, TextOpts};
 use crate::io::{Column, Missing, Progress, ScanInfo};
 use crate::stats::counts::{IntCounts, StrCounts};
@@ -491,4 +492,60 @@ pub fn scan_classes(
         inner: Mutex::new((IntCounts::default(), s.counts, s.rows)),
         info: Mutex::new((s.info.records, s.info.skipped, 1, s.column)),
     })
+}
+
+/// Class counts of a raw binary file of integer ids (nanoGPT / llm.c token files).
+/// `dtype`: uint8, uint16, uint32, int32, int64 (None: from llm.c's header); `header`:
+/// "auto", "llmc" or "none".
+#[pyfunction]
+#[pyo3(signature = (path, dtype=None, header="auto", progress=None))]
+pub fn scan_raw_classes(
+    py: Python<'_>,
+    path: &str,
+    dtype: Option<&str>,
+    header: &str,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<ClassState> {
+    let dtype = dtype.map(RawDtype::parse).transpose().map_err(to_py)?;
+    let rule = HeaderRule::parse(header).map_err(to_py)?;
+    let mut prog = PyProgress {
+        cb: progress,
+        err: None,
+    };
+    let r = detached(py, || {
+        let f = RawFile::open(path, dtype, rule)?;
+        let c = f.count(&mut prog)?;
+        Ok((c, f.n as u64, f.describe()))
+    });
+    let (c, n, desc) = prog.finish(r)?;
+    Ok(ClassState {
+        inner: Mutex::new((c, StrCounts::default(), 0)),
+        info: Mutex::new((n, 0, 1, desc)),
+    })
+}
+
+/// What a raw file holds, without reading its values: (header: "llmc" or "none", magic,
+/// version, values, dtype, offset of the first value in bytes).
+#[pyfunction]
+#[pyo3(signature = (path, dtype=None, header="auto"))]
+pub fn raw_info(
+    path: &str,
+    dtype: Option<&str>,
+    header: &str,
+) -> PyResult<(String, i32, i32, u64, String, u64)> {
+    let dtype = dtype.map(RawDtype::parse).transpose().map_err(to_py)?;
+    let rule = HeaderRule::parse(header).map_err(to_py)?;
+    let f = RawFile::open(path, dtype, rule).map_err(to_py)?;
+    let (kind, m, v) = match f.llmc {
+        Some((m, v)) => ("llmc", m, v),
+        None => ("none", 0, 0),
+    };
+    Ok((
+        kind.to_owned(),
+        m,
+        v,
+        f.n as u64,
+        f.dtype.name().to_owned(),
+        f.offset as u64,
+    ))
 }
