@@ -15,6 +15,12 @@ Jobs:
   median.
 - cls.csv (`id,label`, 60M rows of 1000 string classes): class counts.
 - reg.npy (250M float32): exact median; headstart vs np.median on the memory map.
+- tokens.bin (500M uint16 tokens, 1 GiB, nanoGPT's format; generated here on first use from
+  a Zipf law over a 50257-token vocabulary, ids shuffled): class counts (the unigram
+  prior); headstart vs a chunked np.bincount over np.memmap.
+
+Rounds are interleaved: each round runs every job of a file once, so a slow spell of the
+shared machine falls on all of them. Peak RSS is the job process's VmHWM.
 """
 
 from __future__ import annotations
@@ -95,6 +101,23 @@ m = r.median
 T = time.perf_counter() - t
 EXTRA = {'passes': r.passes, 'median': m}
 """,
+    "hs_tok": """
+import time, headstart as hs
+t = time.perf_counter()
+r = hs.scan(PATH, label_dtype='uint16')
+T = time.perf_counter() - t
+EXTRA = {'classes': int(r.num_classes), 'top': int(r.counts.max())}
+""",
+    "numpy_tok": """
+import time, numpy as np
+t = time.perf_counter()
+m = np.memmap(PATH, dtype=np.uint16, mode='r')
+c = np.zeros(1 << 16, np.int64)
+for i in range(0, m.shape[0], 1 << 24):
+    c += np.bincount(m[i : i + (1 << 24)], minlength=1 << 16)
+T = time.perf_counter() - t
+EXTRA = {'classes': int((c > 0).sum()), 'top': int(c.max())}
+""",
     "numpy_npy": """
 import time, numpy as np
 t = time.perf_counter()
@@ -105,12 +128,31 @@ EXTRA = {'median': m}
 }
 
 RUNNER = """
-import json, resource, sys
+import json, sys
 PATH = sys.argv[1]
 EXTRA = {{}}
 {code}
-print(json.dumps({{'t': T, 'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **EXTRA}}))
+hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]
+print(json.dumps({{'t': T, 'rss': int(hwm) / 1024, **EXTRA}}))
 """
+
+
+def make_tokens(path, n=500_000_000, vocab=50257, seed=0):
+    """A nanoGPT-style train.bin: n uint16 tokens, Zipf-like over `vocab`, written in
+    chunks (bounded memory)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    p = 1.0 / (np.arange(vocab) + 2.7) ** 1.07
+    cdf = np.cumsum(p / p.sum())
+    ids = rng.permutation(vocab).astype(np.uint16)  # rank -> token id
+    tmp = path + ".part"
+    with open(tmp, "wb") as f:
+        for i in range(0, n, 1 << 24):
+            k = min(1 << 24, n - i)
+            ranks = np.minimum(np.searchsorted(cdf, rng.random(k)), vocab - 1)
+            ids[ranks].tofile(f)
+    os.replace(tmp, path)
 
 
 def run(job, path, threads):
@@ -128,15 +170,24 @@ def run(job, path, threads):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def best(job, path, repeat, threads):
-    rs = [run(job, path, threads) for _ in range(repeat)]
+def summary(rs):
     ok = [r for r in rs if "error" not in r]
     if not ok:
         return rs[0]
     ok.sort(key=lambda r: r["t"])
-    med = ok[len(ok) // 2]
+    med = dict(ok[len(ok) // 2])
     med["rss"] = max(r["rss"] for r in ok)
+    med["spread"] = (ok[0]["t"], ok[-1]["t"])
     return med
+
+
+def interleaved(jobs, path, repeat, threads):
+    """Each round runs every job once; the median (and spread) per job."""
+    runs = {j: [] for j in jobs}
+    for _ in range(repeat):
+        for j in jobs:
+            runs[j].append(run(j, path, threads))
+    return {j: summary(rs) for j, rs in runs.items()}
 
 
 def available(mod):
@@ -152,6 +203,7 @@ def main():
     ap.add_argument("--data", default="/tmp/headstart-bench")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="threads for every library (0 = all)")
+    ap.add_argument("--only", nargs="*", help="files to run (e.g. tokens.bin); default: all")
     a = ap.parse_args()
     libs = [m for m in ("polars", "duckdb") if available(m)]
     for m in ("polars", "duckdb"):
@@ -161,6 +213,7 @@ def main():
         ("reg.csv", "full regression report", ["hs_reg"] + [f"{m}_reg" for m in libs]),
         ("cls.csv", "class counts", ["hs_cls"] + [f"{m}_cls" for m in libs]),
         ("reg.npy", "exact median", ["hs_npy", "numpy_npy"]),
+        ("tokens.bin", "token counts (uint16)", ["hs_tok", "numpy_tok"]),
     ]
     print(
         f"\nthreads: {a.threads or os.cpu_count()}; median of {a.repeat} runs; "
@@ -169,14 +222,20 @@ def main():
     print("| file | job | method | seconds | x headstart | peak RSS MiB | notes |")
     print("|---|---|---|---|---|---|---|")
     for fname, what, jobs in groups:
+        if a.only and fname not in a.only:
+            continue
         path = os.path.join(a.data, fname)
+        if fname == "tokens.bin" and not os.path.exists(path):
+            print(f"(generating {path}: 500M Zipf tokens, 1 GiB)", file=sys.stderr)
+            os.makedirs(a.data, exist_ok=True)
+            make_tokens(path)
         if not os.path.exists(path):
             print(f"| {fname} | {what} | missing: run ../shared/bench/gen_labels.py | | | | |")
             continue
         size = os.path.getsize(path) / 2**20
         run("floor", path, a.threads)  # warm the page cache
-        floor = best("floor", path, a.repeat, a.threads)
-        res = {j: best(j, path, a.repeat, a.threads) for j in jobs}
+        res = interleaved(["floor", *jobs], path, a.repeat, a.threads)
+        floor = res["floor"]
         ours = res[jobs[0]]["t"]
         print(
             f"| {fname} ({size:.0f} MiB) | {what} | I/O floor (read once) | {floor['t']:.2f} | "
@@ -187,10 +246,14 @@ def main():
             if "error" in r:
                 print(f"| | | {j} | error | | | {r['error'][:80]} |")
                 continue
+            lo, hi = r["spread"]
             notes = ", ".join(
-                f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in r.items()
-                if k not in ("t", "rss")
+                [f"runs {lo:.2f}-{hi:.2f} s"]
+                + [
+                    f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in r.items()
+                    if k not in ("t", "rss", "spread")
+                ]
             )
             print(f"| | | {j} | {r['t']:.2f} | {r['t'] / ours:.2f} | {r['rss']:.0f} | {notes} |")
 

@@ -533,3 +533,66 @@ def test_missing_tokens_in_regression_columns(tmp_path):
         hs.scan(p, kind="regression")
     r = hs.scan(p, nan="skip")  # kind from the content: NA tokens are not numbers' enemies
     assert isinstance(r, hs.RegressionStats) and r.n == 2 and r.skipped == 2 and r.median == 3.5
+
+
+# --------------------------------------------------------------------- raw token files
+
+
+def llmc_file(path, tokens, magic=20240520, version=1, count=None, dtype=np.uint16):
+    header = np.zeros(256, np.int32)
+    header[:3] = (magic, version, len(tokens) if count is None else count)
+    with open(path, "wb") as f:
+        header.tofile(f)
+        np.asarray(tokens, dtype).tofile(f)
+
+
+def test_raw_token_files(tmp_path):
+    tokens = RNG.zipf(1.3, 200_000) % 50257
+    p = tmp_path / "train.bin"
+    tokens.astype(np.uint16).tofile(p)  # nanoGPT's prepare.py
+    want = hs.bias_init(tokens, "ce", num_classes=50257)
+    same_init(hs.bias_init(p, "ce", label_dtype="uint16", num_classes=50257), want)
+    r = hs.scan(p, label_dtype="uint16")
+    np.testing.assert_array_equal(r.counts, np.unique(tokens, return_counts=True)[1])
+    assert any("uint16 values, no header" in n for n in r.notes)
+    with pytest.raises(HeadstartError, match=r"needs its element type.*nanoGPT's train.bin is uint16"):
+        hs.scan(p)
+    # llm.c: the header gives the dtype and is checked
+    q = tmp_path / "fineweb_train_000001.bin"
+    llmc_file(q, tokens)
+    same_init(hs.bias_init(q, "ce", num_classes=50257), want)
+    assert any("llm.c header" in n for n in hs.scan(q).notes)
+    for name, kw, msg in [
+        ("v.bin", dict(version=3), "version 3, expected 1"),
+        ("n.bin", dict(count=len(tokens) + 1), "promises"),
+    ]:
+        llmc_file(tmp_path / name, tokens, **kw)
+        with pytest.raises(HeadstartError, match=msg):
+            hs.scan(tmp_path / name)
+    with pytest.raises(HeadstartError, match="says uint16"):
+        hs.scan(q, label_dtype="uint32")
+    llama = tmp_path / "llama.bin"
+    llmc_file(llama, tokens * 2, magic=20240801, version=7, dtype=np.uint32)
+    np.testing.assert_array_equal(hs.scan(llama).classes, np.unique(tokens * 2))
+    # every element type, and an odd size
+    for dt in ("uint8", "uint16", "uint32", "int32", "int64"):
+        v = (tokens % 200).astype(dt)
+        f = tmp_path / f"t_{dt}.bin"
+        v.tofile(f)
+        np.testing.assert_array_equal(hs.scan(f, label_dtype=dt).counts, np.bincount(v)[np.bincount(v) > 0])
+    (tmp_path / "odd.bin").write_bytes(b"\x00" * 7)
+    with pytest.raises(HeadstartError, match="7 bytes is not a whole number of uint16"):
+        hs.scan(tmp_path / "odd.bin", label_dtype="uint16")
+    # the CLI, and a token file on stdin (llm.c's header tells it apart)
+    res = subprocess.run(
+        [sys.executable, "-m", "headstart", "init", str(p), "--label-dtype", "uint16", "--num-classes", "50257", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    import json
+
+    assert json.loads(res.stdout)["n"] == tokens.size
+    res = subprocess.run(
+        [sys.executable, "-m", "headstart", "init", "-", "--num-classes", "50257", "--json"],
+        input=q.read_bytes(), capture_output=True, check=True,
+    )
+    assert json.loads(res.stdout)["counts"] == np.bincount(tokens, minlength=50257).tolist()

@@ -132,7 +132,8 @@ def _gather(src, spec, *, nan, progress, requests, label_sep, exact):
         raise HeadstartError(
             f"label_sep= (--label-sep) means multi-label targets (several labels per row), "
             f"which {spec.name} cannot take: it has one class per row. Use "
-            "loss='binary_cross_entropy_with_logits' (bce), one sigmoid output per label"
+            "loss='bce' (--loss bce: binary_cross_entropy_with_logits), one sigmoid output "
+            "per label"
         )
     if not src.reread and spec.name in ORDER_LOSSES and exact:
         raise HeadstartError(

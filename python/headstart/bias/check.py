@@ -30,7 +30,8 @@ class InitCheck:
     (above the optimum when the zero-bias value is unknown) or ``"below_optimum"`` (lower
     than any constant output can reach: labels or loss options differ from the model's) or
     ``"inconclusive"`` (the first loss is within ``tolerance`` of both the optimum and the
-    zero-bias value, which the batch cannot tell apart).
+    zero-bias value: their gap is over 1% of the optimum, but a batch mean of this size
+    cannot tell them apart).
 
     With logits and targets, the optimum and the zero-bias value are the losses of the
     bias_init constant and of zero logits on that very batch (no sampling noise), and the
@@ -288,7 +289,13 @@ def verdict(result: BiasInit, observed: float, b, tolerance, batch=None) -> Init
             f"first loss {o_s} is below the optimum {opt_s} a constant output can reach: the "
             "labels or loss options differ from the model's, or it has already trained"
         )
-    elif naive is not None and abs(observed - naive) <= tol and abs(naive - opt) <= tol:
+    elif (
+        naive is not None
+        and abs(observed - naive) <= tol
+        and abs(naive - opt) <= tol
+        and abs(naive - opt) > max(0.01 * abs(opt), 1e-6)
+    ):
+        # The gap matters (over 1% of the optimum) but the batch's sampling noise hides it.
         verdict = "inconclusive"
         more = "a larger batch" if batch is not None else "the logits and targets, or a larger batch"
         msg = (

@@ -56,8 +56,10 @@ def _read_int(text: str):
         return int(text)
     if _NUM.match(text):
         v = float(text)
-        if v != math.floor(v) or not math.isfinite(v) or abs(v) >= 2.0**53:
+        if not math.isfinite(v) or v != math.floor(v):
             raise ValueError(text)
+        if abs(v) >= 2.0**53:  # an integer, but its decimal form is not exact in a float
+            raise OverflowError(text)
         return int(v)
     return None
 
@@ -65,7 +67,7 @@ def _read_int(text: str):
 def _safe_int(text):
     try:
         return _read_int(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -112,6 +114,12 @@ def type_labels(ints, int_counts, texts, text_counts, locate=None, as_names=None
             continue
         try:
             v = _read_int(s)
+        except OverflowError:
+            raise HeadstartError(
+                f"class label {s!r}{where(t)} is too large to be read exactly as an integer "
+                "from a float form (|label| >= 2**53): write ids as plain integers, or pass "
+                "classes=[...] to read every label as a name"
+            ) from None
         except ValueError:
             raise HeadstartError(
                 f"class label {s!r}{where(t)} is a number but not an integer: class labels "

@@ -315,16 +315,20 @@ def _tag_sets(make_iter, kind, nan, src, sep="|"):
     )
 
 
+def _load_npy(src: FileSource):
+    try:
+        return np.load(src.path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:  # numpy's reasons (bad header, pickled objects), the file named
+        raise HeadstartError(f"{src.shown}: not a readable .npy file: {e}") from None
+
+
 def _file_kind(src: FileSource, kind) -> str:
     if kind != "auto":
         return kind
     if src.format == "raw":
         return "classification"
     if src.format == "npy":
-        try:
-            a = np.load(src.path, mmap_mode="r", allow_pickle=False)
-        except Exception as e:  # numpy's reasons, with the file named
-            raise HeadstartError(f"{src.shown}: not a readable .npy file: {e}") from None
+        a = _load_npy(src)
         if a.ndim == 2 and src.column is not None:
             return array_kind(np.empty((0,), a.dtype), "auto")
         return array_kind(
@@ -365,12 +369,11 @@ def _scan_file_named(src: FileSource, kind, qs, deltas, nan, label_sep, progress
         return _scan_raw(src, cb)
     if src.format == "npy":
         if kind == "multilabel":
-            a = np.load(src.path, mmap_mode="r", allow_pickle=False)
-            r = multilabel_array(a, nan)
+            r = multilabel_array(_load_npy(src), nan)
             r.source, r.notes = src.shown, src.notes
             return r
         if kind == "classification":
-            a = np.load(src.path, mmap_mode="r", allow_pickle=False)
+            a = _load_npy(src)
             if a.dtype.kind in "iu" and a.dtype.itemsize == 8:
                 # 64-bit ids (hashed item ids) beyond 2^53 have no exact float64: count them
                 # as integers, chunk by chunk over the memory map.
@@ -418,18 +421,7 @@ def _scan_file_named(src: FileSource, kind, qs, deltas, nan, label_sep, progress
 
 
 def _scan_raw(src: FileSource, cb) -> ClassificationStats:
-    scan_raw = getattr(_core, "scan_raw_classes", None)
-    if scan_raw is None:  # pragma: no cover - an extension built before the raw reader
-        raise HeadstartError("this build of headstart cannot read raw binary files; rebuild it")
-    dtype = src.dtype
-    if dtype is None:
-        info = _core.raw_info(src.path, "uint16", src.raw_header)
-        if info[0] == "none":
-            raise HeadstartError(
-                f"{src.shown}: a raw binary file without an llm.c header needs dtype= "
-                "(--dtype): uint8, uint16, uint32, int32 or int64 (nanoGPT's train.bin is uint16)"
-            )
-        dtype = info[3]
-    s = scan_raw(src.path, dtype, src.raw_header, cb)
+    """Class counts of a raw binary file of ids (a token file), in the Rust core."""
+    s = _core.scan_raw_classes(src.path, src.dtype, src.raw_header, cb)
     _, _, _, desc = s.info()
-    return ClassCounts(_state=s).result(source=src.shown, column=None, notes=src.notes + (desc,))
+    return ClassCounts(_state=s).result(source=src.shown, column=None, notes=(*src.notes, desc))
