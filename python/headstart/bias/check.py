@@ -297,7 +297,9 @@ def verdict(result: BiasInit, observed: float, b, tolerance, batch=None) -> Init
     ):
         # The gap matters (over 1% of the optimum) but the batch's sampling noise hides it.
         verdict = "inconclusive"
-        more = "a larger batch" if batch is not None else "the logits and targets, or a larger batch"
+        more = (
+            "a larger batch" if batch is not None else "the logits and targets, or a larger batch"
+        )
         msg = (
             f"{head}: inconclusive: the optimum and the {name} value differ by less than the "
             f"tolerance {_fmt_distinct([tol])[0]}; pass {more} to tell them apart"

@@ -106,7 +106,9 @@ class BiasInit:
             "details": {k: json_value(v) for k, v in self.details.items()},
         }
 
-    def torch_line(self, layer: str = "model.fc", *, inline_max: int = 32, path: str = "bias.npy") -> str:
+    def torch_line(
+        self, layer: str = "model.fc", *, inline_max: int = 32, path: str = "bias.npy"
+    ) -> str:
         """A ready-to-paste PyTorch line that sets ``layer``'s bias.
 
         Up to ``inline_max`` outputs the values are written inline (shortest float32 repr);
@@ -121,7 +123,11 @@ class BiasInit:
     def notes(self) -> list[str]:
         """What a user should know about how the labels were read and the outputs laid out
         (sparse ids, an ignore_index that matched nothing, a header decision, an estimate)."""
-        out = [self.details[k] for k in ("sparse_ids", "ignore_index_unmatched", "approximate") if k in self.details]
+        out = [
+            self.details[k]
+            for k in ("sparse_ids", "ignore_index_unmatched", "approximate")
+            if k in self.details
+        ]
         stats = self.stats if isinstance(self.stats, list) else [self.stats]
         for s in stats:
             for note in getattr(s, "notes", ()):

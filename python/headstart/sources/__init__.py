@@ -186,7 +186,6 @@ class FileSource(Source):
         )
 
 
-
 def _is_stats(obj) -> bool:
     # The statistics classes (headstart.stats.results) mark themselves; importing them
     # here would make the two packages import each other.

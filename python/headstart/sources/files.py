@@ -133,8 +133,11 @@ def detect_format(path: str, delimiter):
     what = {"\t": "tab-separated", ",": "comma-separated", None: "one value per line"}.get(
         delimiter, f"separated by {delimiter!r}"
     )
-    return "text", gz, delimiter, f"format read from the content: text, {what}" + (
-        " (gzip)" if gz else ""
+    return (
+        "text",
+        gz,
+        delimiter,
+        f"format read from the content: text, {what}" + (" (gzip)" if gz else ""),
     )
 
 

@@ -82,8 +82,10 @@ def type_labels(ints, int_counts, texts, text_counts, locate=None, as_names=None
     Raises HeadstartError for a mix of numbers and names or a non-integer number."""
     if as_names is not None and len(texts):
         every = {t.strip() for t in texts if t.strip()} | {str(int(v)) for v in ints}
-        if every <= set(as_names) and not every <= {str(int(v)) for v in ints} and (
-            any(_safe_int(t.strip()) is None for t in texts if t.strip())
+        if (
+            every <= set(as_names)
+            and not every <= {str(int(v)) for v in ints}
+            and (any(_safe_int(t.strip()) is None for t in texts if t.strip()))
         ):
             named: dict = {}
             for v, c in zip(ints, int_counts):
@@ -96,7 +98,11 @@ def type_labels(ints, int_counts, texts, text_counts, locate=None, as_names=None
                     missing += int(c)
             keys = sorted(named)
             return TypedLabels(
-                "str", np.asarray(keys), np.asarray([named[k] for k in keys], np.int64), missing, "" if missing else None
+                "str",
+                np.asarray(keys),
+                np.asarray([named[k] for k in keys], np.int64),
+                missing,
+                "" if missing else None,
             )
     where = locate or (lambda text: "")
     merged: dict = {}

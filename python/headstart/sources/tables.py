@@ -197,7 +197,10 @@ def _polars(obj, column):
         s = obj
         conv, codes = arrow_reader(s)
         return TableReader(
-            lambda: (conv(c) for c in _series_chunks(s)), True, s.name, "the polars Series",
+            lambda: (conv(c) for c in _series_chunks(s)),
+            True,
+            s.name,
+            "the polars Series",
             codes=codes,
         )
     if isinstance(obj, pl.DataFrame):

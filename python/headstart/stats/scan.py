@@ -384,7 +384,9 @@ def _scan_file_named(src: FileSource, kind, qs, deltas, nan, label_sep, progress
                     cc.update(np.ascontiguousarray(flat[i : i + 4 * CHUNK]))
                     if cb:
                         cb(1, min(i + 4 * CHUNK, flat.shape[0]), flat.shape[0])
-                return cc.result(source=src.shown, column=f"column {col}", notes=src.notes, as_names=src.as_names)
+                return cc.result(
+                    source=src.shown, column=f"column {col}", notes=src.notes, as_names=src.as_names
+                )
             del a
             s = _core.scan_classes(src.path, "npy", False, None, False, src.column, skip, None, cb)
             _, _, _, col = s.info()
