@@ -10,9 +10,12 @@
 //!
 //! Why this inner loop: a Zipf-distributed token stream repeats its top tokens every few
 //! elements, and one histogram then serialises on store-to-load forwarding of the same
-//! counter; four interleaved sub-histograms (element i goes to histogram i mod 4) break
-//! that chain. 32-bit counters keep the four u16 histograms at 1 MiB; a task holds fewer
-//! than 2^32 elements, so they cannot overflow before the task's merge into u64.
+//! counter; four counters per value (element i goes to counter i mod 4) break that chain.
+//! The four counters of a value sit side by side (4 v + k), so a hot token's counters share
+//! one cache line: on 500M Zipf tokens (one thread, in memory) four separate histograms
+//! took 0.94 ns a token, side by side 0.70 ns, and bounds-checked byte assembly 1.3 ns.
+//! 32-bit counters keep the uint16 table at 1 MiB; a task holds fewer than 2^32 elements,
+//! so they cannot overflow before the task's merge into u64.
 
 use std::fs::File;
 
@@ -287,23 +290,56 @@ impl TaskCounts {
     }
 }
 
-/// Four interleaved u32 histograms of `bins` bins over values `f(i)` (all < bins), summed.
+/// Four interleaved u32 histograms of `bins` bins over values `f(i)` (all < bins), summed:
+/// counter k of value v at 4 v + k, element i counted by counter i mod 4.
 #[inline(always)]
 fn hist4(n: usize, bins: usize, f: impl Fn(usize) -> usize) -> Vec<u64> {
     let mut h = vec![0u32; 4 * bins];
     let quads = n / 4;
     for q in 0..quads {
         let i = 4 * q;
-        h[f(i)] += 1;
-        h[bins + f(i + 1)] += 1;
-        h[2 * bins + f(i + 2)] += 1;
-        h[3 * bins + f(i + 3)] += 1;
+        h[f(i) << 2] += 1;
+        h[(f(i + 1) << 2) | 1] += 1;
+        h[(f(i + 2) << 2) | 2] += 1;
+        h[(f(i + 3) << 2) | 3] += 1;
     }
     for i in 4 * quads..n {
-        h[f(i)] += 1;
+        h[f(i) << 2] += 1;
     }
-    (0..bins)
-        .map(|b| (0..4).map(|k| h[k * bins + b] as u64).sum())
+    h.chunks_exact(4)
+        .map(|c| c.iter().map(|&x| x as u64).sum())
+        .collect()
+}
+
+/// The uint16 histogram (token files): the bytes read as u16 in place on little-endian
+/// hosts, four fixed-size sub-histograms indexed by u16 (no bounds checks: the index type
+/// fits the array), one loop over groups of four values.
+fn hist_u16(b: &[u8]) -> Vec<u64> {
+    const BINS: usize = 1 << 16;
+    // SAFETY: every bit pattern is a valid u16; align_to only splits off an unaligned
+    // head and tail, which the generic path below counts.
+    let (head, words, tail) = unsafe { b.align_to::<u16>() };
+    if !cfg!(target_endian = "little") || !head.is_empty() || !tail.is_empty() {
+        return hist4(b.len() / 2, BINS, |i| {
+            u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as usize
+        });
+    }
+    // Counter k of value v at 4 v + k: the four counters of a hot token share a cache
+    // line, and the index (u16 << 2 | k) is below the length by construction.
+    let mut h = vec![0u32; 4 * BINS];
+    let h: &mut [u32; 4 * BINS] = h.as_mut_slice().try_into().expect("4 * BINS counters");
+    let mut quads = words.chunks_exact(4);
+    for q in &mut quads {
+        h[(q[0] as usize) << 2] += 1;
+        h[((q[1] as usize) << 2) | 1] += 1;
+        h[((q[2] as usize) << 2) | 2] += 1;
+        h[((q[3] as usize) << 2) | 3] += 1;
+    }
+    for &w in quads.remainder() {
+        h[(w as usize) << 2] += 1;
+    }
+    h.chunks_exact(4)
+        .map(|c| c.iter().map(|&x| x as u64).sum())
         .collect()
 }
 
@@ -315,9 +351,7 @@ fn count_task(dtype: RawDtype, b: &[u8]) -> TaskCounts {
             sparse,
         },
         RawDtype::U16 => TaskCounts {
-            dense: hist4(b.len() / 2, 1 << 16, |i| {
-                u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as usize
-            }),
+            dense: hist_u16(b),
             sparse,
         },
         RawDtype::U32 => wide(
@@ -515,5 +549,42 @@ mod tests {
         let p = write("asis.bin", &llmc(20240520, 1, 5000, &body));
         let r = RawFile::open(&p, Some(RawDtype::U16), HeaderRule::None).unwrap();
         assert_eq!(r.n, 5000 + 512);
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use crate::io::NoProgress;
+
+    /// `HEADSTART_RAW_BENCH=path cargo test --release raw_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn raw_speed() {
+        let Ok(p) = std::env::var("HEADSTART_RAW_BENCH") else {
+            return;
+        };
+        let r = RawFile::open(&p, Some(RawDtype::U16), HeaderRule::None).unwrap();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let c = r.count(&mut NoProgress).unwrap();
+            println!(
+                "count {:.3} s ({} total)",
+                t.elapsed().as_secs_f64(),
+                c.total()
+            );
+        }
+        let bytes = std::fs::read(&p).unwrap();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let n: usize = bytes
+                .chunks(2 * TASK)
+                .map(|b| count_task(RawDtype::U16, b).dense.len())
+                .sum();
+            println!(
+                "kernel on memory, 1 thread {:.3} s ({n})",
+                t.elapsed().as_secs_f64()
+            );
+        }
     }
 }

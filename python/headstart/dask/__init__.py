@@ -805,9 +805,9 @@ def scan(
                 else np.arange(len(acc.positives))
             )
             return MultilabelStats(names, acc.positives, acc.n, 0, src.source, src.column)
-        labels, counts = acc._s.str_counts()
+        labels, counts = acc.label_counts()
         return MultilabelStats(
-            np.asarray(labels), counts, acc._s.rows, acc.skipped, src.source, src.column
+            np.asarray(labels), counts, acc.rows, acc.skipped, src.source, src.column
         )
     columns = src.reader.columns if isinstance(src.reader, _Memory) else None
     if columns is not None:

@@ -227,6 +227,15 @@ class ClassCounts:
         self._s.merge(other._s)
         self.skipped += other.skipped
 
+    def label_counts(self):
+        """(labels, counts) of the label texts as counted (label sets: each tag), sorted."""
+        return self._s.str_counts()
+
+    @property
+    def rows(self) -> int:
+        """Rows of a label-set (multi-label) scan, empty sets included."""
+        return self._s.rows
+
     def result(
         self, source=None, column=None, *, locate=None, names=None, notes=(), as_names=None
     ) -> ClassificationStats:
