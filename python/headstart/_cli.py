@@ -170,11 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     h = p.add_mutually_exclusive_group()
     h.add_argument(
-        "--header", dest="header", action="store_const", const=True, default="auto",
+        "--header",
+        dest="header",
+        action="store_const",
+        const=True,
+        default="auto",
         help="the first line of a text file is a header",
     )
     h.add_argument(
-        "--no-header", dest="header", action="store_const", const=False,
+        "--no-header",
+        dest="header",
+        action="store_const",
+        const=False,
         help="the first line is data (default: decided from the file; see the README)",
     )
     p.add_argument(
@@ -380,7 +387,9 @@ def _opts_text(r: BiasInit) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-def report(r: BiasInit, source: str, column, layer: str = "model.fc", out=None, plot=None, vocab=None) -> str:
+def report(
+    r: BiasInit, source: str, column, layer: str = "model.fc", out=None, plot=None, vocab=None
+) -> str:
     """The human-readable report of one bias_init result."""
     col = f', column "{column}"' if column is not None else ""
     lines = [f"headstart init: {source}{col}"]

@@ -27,22 +27,10 @@ from .sources import (
     open_source,
     to_numpy,
 )
-from .stats.scan import KINDS, scan_columns, scan_source
+from .stats.scan import check_scan_args, scan_columns, scan_source
 from .stats.states import huber_deltas
 
 __all__ = ["bias_init", "check_init", "scan"]
-
-
-def _check_scan_args(kind, nan, quantiles):
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if nan not in ("raise", "skip"):
-        raise ValueError(f"nan must be 'raise' or 'skip', got {nan!r}")
-    qs = [float(q) for q in quantiles]
-    for q in qs:
-        if not 0.0 <= q <= 1.0:
-            raise ValueError(f"quantiles must be in [0, 1], got {q}")
-    return qs
 
 
 def scan(
@@ -85,7 +73,7 @@ def scan(
 
     Returns ``ClassificationStats``, ``MultilabelStats`` or ``RegressionStats``.
     """
-    qs = _check_scan_args(kind, nan, quantiles)
+    qs = check_scan_args(kind, nan, quantiles)
     deltas = huber_deltas(huber_delta)
     if label_sep is not None:
         if kind == "auto":

@@ -43,7 +43,7 @@ from .. import _core
 from .._core import HeadstartError
 from ..sources.files import resolve_format, sniff_text
 from ..stats.results import MultilabelStats, RegressionStats
-from ..stats.scan import KINDS, array_kind, text_kind
+from ..stats.scan import array_kind, check_scan_args, text_kind
 from ..stats.states import ClassCounts, RegressionState, huber_deltas, multilabel_array
 
 __all__ = ["bias_init", "scan"]
@@ -744,14 +744,7 @@ def _run_once(src: _Source, task, nan, split_every, scheduler):
 
 
 def _check_common(kind, nan, quantiles, huber_delta, split_every):
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if nan not in ("raise", "skip"):
-        raise ValueError(f"nan must be 'raise' or 'skip', got {nan!r}")
-    qs = [float(q) for q in quantiles]
-    for q in qs:
-        if not 0.0 <= q <= 1.0:
-            raise ValueError(f"quantiles must be in [0, 1], got {q}")
+    qs = check_scan_args(kind, nan, quantiles)
     if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
         raise ValueError(f"split_every must be an int >= 2, got {split_every!r}")
     return qs, huber_deltas(huber_delta)

@@ -25,7 +25,15 @@ from ..sources import NA_TOKENS, ArraySource, ChunkSource, FileSource, Source
 from .results import ClassificationStats, MultilabelStats, RegressionStats
 from .states import ClassCounts, RegressionState, multilabel_array
 
-__all__ = ["KINDS", "array_kind", "progress_callback", "scan_columns", "scan_source", "text_kind"]
+__all__ = [
+    "KINDS",
+    "array_kind",
+    "check_scan_args",
+    "progress_callback",
+    "scan_columns",
+    "scan_source",
+    "text_kind",
+]
 
 CHUNK = 1 << 20
 KINDS = ("auto", "classification", "regression", "multilabel")
@@ -64,6 +72,19 @@ def progress_callback(progress, label):
     if not callable(progress):
         raise TypeError("progress must be a callable(pass, done, total), True or None")
     return progress
+
+
+def check_scan_args(kind, nan, quantiles) -> list:
+    """The scan options every entry point takes, checked; the quantiles as floats."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if nan not in ("raise", "skip"):
+        raise ValueError(f"nan must be 'raise' or 'skip', got {nan!r}")
+    qs = [float(q) for q in quantiles]
+    for q in qs:
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"quantiles must be in [0, 1], got {q}")
+    return qs
 
 
 def array_kind(a: np.ndarray, kind: str) -> str:
@@ -172,19 +193,11 @@ def _drive(make_iter: Callable[[], Iterable], reread: bool, qs, deltas, nan, pro
     return st.result()
 
 
-def _scan_chunks(src: ChunkSource, kind, qs, deltas, nan, progress):
+def _peek(src: ChunkSource):
+    """(first chunk or None, chain): ``chain()`` yields every chunk, the first from the
+    peeked iterator, later passes from a fresh ``src.chunks()``."""
     it = iter(src.chunks())
     first = next(it, None)
-    if first is None:
-        if kind == "classification":
-            return _class_result(ClassCounts(nan=nan), src)
-        raise HeadstartError(f"no data: {src.what} yielded no chunks")
-    fa = np.asarray(first)
-    if kind == "auto" and src.names is not None:
-        kind = "classification"  # the codes of a categorical column
-    if kind == "auto" and src.float_column is not None and fa.ndim == 1:
-        kind = "regression" if src.float_column else "classification"
-    kind = array_kind(fa, kind)
     used_first = [False]
 
     def chain():
@@ -195,6 +208,21 @@ def _scan_chunks(src: ChunkSource, kind, qs, deltas, nan, progress):
         else:
             yield from src.chunks()
 
+    return first, chain
+
+
+def _scan_chunks(src: ChunkSource, kind, qs, deltas, nan, progress):
+    first, chain = _peek(src)
+    if first is None:
+        if kind == "classification":
+            return _class_result(ClassCounts(nan=nan), src)
+        raise HeadstartError(f"no data: {src.what} yielded no chunks")
+    fa = np.asarray(first)
+    if kind == "auto" and src.names is not None:
+        kind = "classification"  # the codes of a categorical column
+    if kind == "auto" and src.float_column is not None and fa.ndim == 1:
+        kind = "regression" if src.float_column else "classification"
+    kind = array_kind(fa, kind)
     try:
         return _scan_chain(src, kind, chain, qs, deltas, nan, progress)
     except HeadstartError as e:
@@ -237,21 +265,11 @@ def scan_columns(src, qs, deltas, nan, progress) -> list:
     """Regression statistics of each column of a source of (rows, K) chunks, all columns in
     the same passes."""
     progress = progress_callback(progress, src.what)
-    it = iter(src.chunks())
-    first = next(it, None)
+    first, chain = _peek(src)
     if first is None:
         raise HeadstartError(f"no data: {src.what} yielded no chunks")
     k = np.asarray(first).shape[1]
     states = [RegressionState(qs, deltas or None, nan=nan) for _ in range(k)]
-    used_first = [False]
-
-    def chain():
-        if not used_first[0]:
-            used_first[0] = True
-            yield first
-            yield from it
-        else:
-            yield from src.chunks()
 
     active = list(range(k))
     while active:
