@@ -67,7 +67,10 @@ FILES = {
     "nan.npy": _npy(np.array([1.0, np.nan, 2.0])),
     "bigint.txt": b"y\n1\n99999999999999999999999\n",
     "bad_block.txt.gz": _GZ[:10] + b"\xff" * 20,
-    "bad_header_dict.npy": b"\x93NUMPY\x01\x00\x35\x00{'descr': '<f8', (" + b" " * 34 + b"\n" + b"\x00" * 24,
+    "bad_header_dict.npy": b"\x93NUMPY\x01\x00\x35\x00{'descr': '<f8', ("
+    + b" " * 34
+    + b"\n"
+    + b"\x00" * 24,
     "float_classes.npy": _npy(np.array([0.5, 1.0])),
 }
 
@@ -116,21 +119,38 @@ def _kernel_rows():
                 r"dtype object",
             ),
             row(f"{n}-str", lambda f=f: f("abc"), TypeError, r"dtype <U3"),
-            row(f"{n}-float128", lambda f=f: f(np.zeros(3, np.longdouble)), TypeError, r"float128|longdouble"),
+            row(
+                f"{n}-float128",
+                lambda f=f: f(np.zeros(3, np.longdouble)),
+                TypeError,
+                r"float128|longdouble",
+            ),
             row(f"{n}-axis", lambda f=f: f(X, axis=5), np.exceptions.AxisError, r"axis 5"),
         ]
     for f in ROWWISE:
         n = f.__name__
         rows += [
-            row(f"{n}-out-readonly", lambda f=f: f(X, axis=-1, out=_ro(X.shape)), ValueError, r"read-only"),
-            row(f"{n}-out-shape", lambda f=f: f(X, axis=-1, out=np.zeros(5)), ValueError, r"shape \(5,\)"),
+            row(
+                f"{n}-out-readonly",
+                lambda f=f: f(X, axis=-1, out=_ro(X.shape)),
+                ValueError,
+                r"read-only",
+            ),
+            row(
+                f"{n}-out-shape",
+                lambda f=f: f(X, axis=-1, out=np.zeros(5)),
+                ValueError,
+                r"shape \(5,\)",
+            ),
             row(
                 f"{n}-out-dtype",
                 lambda f=f: f(X, axis=-1, out=np.zeros(X.shape, np.float32)),
                 TypeError,
                 r"float32",
             ),
-            row(f"{n}-out-list", lambda f=f: f(X, axis=-1, out=[0.0] * 6), TypeError, r"numpy array"),
+            row(
+                f"{n}-out-list", lambda f=f: f(X, axis=-1, out=[0.0] * 6), TypeError, r"numpy array"
+            ),
         ]
     return rows
 
@@ -150,8 +170,18 @@ def _loss_rows():
         cls = n in CLASS_LOSSES
         x, t = (X, Y) if cls else (XR, YR)
         rows += [
-            row(f"{n}-int-input", lambda f=f, t=t: f(np.zeros((2, 3), np.int64), t), TypeError, r"int64"),
-            row(f"{n}-complex-input", lambda f=f, t=t: f(np.zeros((2, 3), complex), t), TypeError, r"complex128"),
+            row(
+                f"{n}-int-input",
+                lambda f=f, t=t: f(np.zeros((2, 3), np.int64), t),
+                TypeError,
+                r"int64",
+            ),
+            row(
+                f"{n}-complex-input",
+                lambda f=f, t=t: f(np.zeros((2, 3), complex), t),
+                TypeError,
+                r"complex128",
+            ),
             row(
                 f"{n}-object-input",
                 lambda f=f, t=t: f(np.array([[1, "a", None]] * 2, dtype=object), t),
@@ -170,21 +200,51 @@ def _loss_rows():
                 ValueError,
                 r"shape \(1,\)" if cls else r"shape \(2, 2\)",
             ),
-            row(f"{n}-reduction", lambda f=f, x=x, t=t: f(x, t, reduction="avg"), ValueError, r"'avg'"),
-            row(f"{n}-grad-readonly", lambda f=f, x=x, t=t: f(x, t, grad_out=_ro(x.shape)), ValueError, r"read-only"),
-            row(f"{n}-grad-shape", lambda f=f, x=x, t=t: f(x, t, grad_out=np.zeros((3, 2))), ValueError, r"shape"),
+            row(
+                f"{n}-reduction",
+                lambda f=f, x=x, t=t: f(x, t, reduction="avg"),
+                ValueError,
+                r"'avg'",
+            ),
+            row(
+                f"{n}-grad-readonly",
+                lambda f=f, x=x, t=t: f(x, t, grad_out=_ro(x.shape)),
+                ValueError,
+                r"read-only",
+            ),
+            row(
+                f"{n}-grad-shape",
+                lambda f=f, x=x, t=t: f(x, t, grad_out=np.zeros((3, 2))),
+                ValueError,
+                r"shape",
+            ),
             row(
                 f"{n}-grad-dtype",
                 lambda f=f, x=x, t=t: f(x, t, grad_out=np.zeros(x.shape, np.float32)),
                 ValueError,
                 r"dtype",
             ),
-            row(f"{n}-scalar-input", lambda f=f, t=t: f(np.float64(1.0), t), ValueError, r"shape|dimension"),
+            row(
+                f"{n}-scalar-input",
+                lambda f=f, t=t: f(np.float64(1.0), t),
+                ValueError,
+                r"shape|dimension",
+            ),
         ]
         if cls:
             rows += [
-                row(f"{n}-target-too-big", lambda f=f: f(X, np.array([3, 0])), IndexError, r"target 3 .*out of range for 3 classes"),
-                row(f"{n}-target-negative", lambda f=f: f(X, np.array([0, -2])), IndexError, r"target -2 .*out of range"),
+                row(
+                    f"{n}-target-too-big",
+                    lambda f=f: f(X, np.array([3, 0])),
+                    IndexError,
+                    r"target 3 .*out of range for 3 classes",
+                ),
+                row(
+                    f"{n}-target-negative",
+                    lambda f=f: f(X, np.array([0, -2])),
+                    IndexError,
+                    r"target -2 .*out of range",
+                ),
             ]
     rows += [
         row(
@@ -199,8 +259,18 @@ def _loss_rows():
             ValueError,
             r"sum to 1.*row 0",
         ),
-        row("cross_entropy-weight-len", lambda: hs.cross_entropy(X, Y, weight=[1.0]), ValueError, r"weight has 1 entries for 3 classes"),
-        row("cross_entropy-label-smoothing", lambda: hs.cross_entropy(X, Y, label_smoothing=2.0), ValueError, r"label_smoothing"),
+        row(
+            "cross_entropy-weight-len",
+            lambda: hs.cross_entropy(X, Y, weight=[1.0]),
+            ValueError,
+            r"weight has 1 entries for 3 classes",
+        ),
+        row(
+            "cross_entropy-label-smoothing",
+            lambda: hs.cross_entropy(X, Y, label_smoothing=2.0),
+            ValueError,
+            r"label_smoothing",
+        ),
         row(
             "cross_entropy-uint64-target",
             lambda: hs.cross_entropy(X, np.array([2**63, 0], dtype=np.uint64)),
@@ -213,7 +283,12 @@ def _loss_rows():
             ValueError,
             r"variant",
         ),
-        row("multi_margin_loss-p", lambda: hs.multi_margin_loss(X, Y, p=3), ValueError, r"p must be 1 or 2"),
+        row(
+            "multi_margin_loss-p",
+            lambda: hs.multi_margin_loss(X, Y, p=3),
+            ValueError,
+            r"p must be 1 or 2",
+        ),
     ]
     return rows
 
@@ -230,31 +305,80 @@ def _state_rows():
         return c.result()
 
     return [
-        row("RegressionState-complex", lambda: reg_update(np.array([1 + 1j])), TypeError, r"complex"),
+        row(
+            "RegressionState-complex", lambda: reg_update(np.array([1 + 1j])), TypeError, r"complex"
+        ),
         row("RegressionState-str", lambda: reg_update(np.array(["a"])), TypeError, r"<U1"),
-        row("RegressionState-object", lambda: reg_update(np.array([object()])), TypeError, r"object"),
-        row("RegressionState-nan", lambda: reg_update(np.array([1.0, np.nan])), HeadstartError, r"NaN at index 1"),
+        row(
+            "RegressionState-object", lambda: reg_update(np.array([object()])), TypeError, r"object"
+        ),
+        row(
+            "RegressionState-nan",
+            lambda: reg_update(np.array([1.0, np.nan])),
+            HeadstartError,
+            r"NaN at index 1",
+        ),
         row(
             "RegressionState-inf",
             lambda: reg_update(np.array([1.0, np.inf])),
             HeadstartError,
             r"inf",
         ),
-        row("RegressionState-quantile", lambda: hs.RegressionState(quantiles=[1.5]), ValueError, r"quantiles must be in \[0, 1\], got 1.5"),
-        row("RegressionState-delta-neg", lambda: hs.RegressionState(huber_delta=-1.0), ValueError, r"huber_delta must be positive"),
-        row("RegressionState-delta-nan", lambda: hs.RegressionState(huber_delta=float("nan")), ValueError, r"huber_delta.*nan"),
-        row("RegressionState-nan-policy", lambda: hs.RegressionState(nan="maybe"), ValueError, r"nan must be 'raise' or 'skip'"),
-        row("RegressionState-result-unfinished", lambda: hs.RegressionState().result(), HeadstartError, r"finish_pass"),
+        row(
+            "RegressionState-quantile",
+            lambda: hs.RegressionState(quantiles=[1.5]),
+            ValueError,
+            r"quantiles must be in \[0, 1\], got 1.5",
+        ),
+        row(
+            "RegressionState-delta-neg",
+            lambda: hs.RegressionState(huber_delta=-1.0),
+            ValueError,
+            r"huber_delta must be positive",
+        ),
+        row(
+            "RegressionState-delta-nan",
+            lambda: hs.RegressionState(huber_delta=float("nan")),
+            ValueError,
+            r"huber_delta.*nan",
+        ),
+        row(
+            "RegressionState-nan-policy",
+            lambda: hs.RegressionState(nan="maybe"),
+            ValueError,
+            r"nan must be 'raise' or 'skip'",
+        ),
+        row(
+            "RegressionState-result-unfinished",
+            lambda: hs.RegressionState().result(),
+            HeadstartError,
+            r"finish_pass",
+        ),
         row(
             "RegressionState-result-empty",
             lambda: (lambda s: (s.finish_pass(), s.result())[1])(hs.RegressionState()),
             HeadstartError,
             r"empty|no (data|targets|values)",
         ),
-        row("RegressionState-merge-wrong-type", lambda: hs.RegressionState().merge(hs.ClassCounts()), TypeError, r"RegState"),
+        row(
+            "RegressionState-merge-wrong-type",
+            lambda: hs.RegressionState().merge(hs.ClassCounts()),
+            TypeError,
+            r"RegState",
+        ),
         row("ClassCounts-complex", lambda: cc_update(np.array([1 + 1j])), TypeError, r"complex128"),
-        row("ClassCounts-fraction", lambda: cc_update(np.array([1.5])), HeadstartError, r"1\.5.*not an integer"),
-        row("ClassCounts-nan", lambda: cc_update(np.array([np.nan])), HeadstartError, r"missing label \(NaN\)"),
+        row(
+            "ClassCounts-fraction",
+            lambda: cc_update(np.array([1.5])),
+            HeadstartError,
+            r"1\.5.*not an integer",
+        ),
+        row(
+            "ClassCounts-nan",
+            lambda: cc_update(np.array([np.nan])),
+            HeadstartError,
+            r"missing label \(NaN\)",
+        ),
         row(
             "ClassCounts-nan-policy",
             lambda: hs.ClassCounts(nan="maybe"),
@@ -279,41 +403,126 @@ def _state_rows():
             HeadstartError,
             r"1e\+300",
         ),
-        row("ClassCounts-merge-wrong-type", lambda: hs.ClassCounts().merge(hs.RegressionState()), TypeError, r"ClassState"),
+        row(
+            "ClassCounts-merge-wrong-type",
+            lambda: hs.ClassCounts().merge(hs.RegressionState()),
+            TypeError,
+            r"ClassState",
+        ),
     ]
 
 
 def _init_rows():
     return [
-        row("bias_init-unknown-loss", lambda: hs.bias_init(Y, "nope"), ValueError, r"unknown loss 'nope'"),
-        row("bias_init-loss-type", lambda: hs.bias_init(Y, 3), TypeError, r"loss must be a loss name"),
-        row("bias_init-bad-option", lambda: hs.bias_init(Y, "mse", tau=0.3), TypeError, r"does not take option.*tau"),
-        row("bias_init-empty-classes", lambda: hs.bias_init(np.array([], np.int64), "ce"), HeadstartError, r"no labels"),
-        row("bias_init-empty-targets", lambda: hs.bias_init(np.array([]), "mse"), HeadstartError, r"no targets"),
-        row("bias_init-label-ge-num-classes", lambda: hs.bias_init(np.array([0, 1, 5]), "ce", num_classes=3), HeadstartError, r"label 5 .*num_classes=3"),
-        row("bias_init-negative-label", lambda: hs.bias_init(np.array([0, 1, -1]), "ce"), HeadstartError, r"negative class label -1"),
-        row("bias_init-complex", lambda: hs.bias_init(np.array([1 + 1j]), "mse"), TypeError, r"complex"),
-        row("bias_init-object", lambda: hs.bias_init(np.array(["a"], dtype=object), "mse"), TypeError, r"dtype"),
-        row("bias_init-nan", lambda: hs.bias_init(np.array([1.0, np.nan]), "mse"), HeadstartError, r"NaN at index 1"),
+        row(
+            "bias_init-unknown-loss",
+            lambda: hs.bias_init(Y, "nope"),
+            ValueError,
+            r"unknown loss 'nope'",
+        ),
+        row(
+            "bias_init-loss-type",
+            lambda: hs.bias_init(Y, 3),
+            TypeError,
+            r"loss must be a loss name",
+        ),
+        row(
+            "bias_init-bad-option",
+            lambda: hs.bias_init(Y, "mse", tau=0.3),
+            TypeError,
+            r"does not take option.*tau",
+        ),
+        row(
+            "bias_init-empty-classes",
+            lambda: hs.bias_init(np.array([], np.int64), "ce"),
+            HeadstartError,
+            r"no labels",
+        ),
+        row(
+            "bias_init-empty-targets",
+            lambda: hs.bias_init(np.array([]), "mse"),
+            HeadstartError,
+            r"no targets",
+        ),
+        row(
+            "bias_init-label-ge-num-classes",
+            lambda: hs.bias_init(np.array([0, 1, 5]), "ce", num_classes=3),
+            HeadstartError,
+            r"label 5 .*num_classes=3",
+        ),
+        row(
+            "bias_init-negative-label",
+            lambda: hs.bias_init(np.array([0, 1, -1]), "ce"),
+            HeadstartError,
+            r"negative class label -1",
+        ),
+        row(
+            "bias_init-complex",
+            lambda: hs.bias_init(np.array([1 + 1j]), "mse"),
+            TypeError,
+            r"complex",
+        ),
+        row(
+            "bias_init-object",
+            lambda: hs.bias_init(np.array(["a"], dtype=object), "mse"),
+            TypeError,
+            r"dtype",
+        ),
+        row(
+            "bias_init-nan",
+            lambda: hs.bias_init(np.array([1.0, np.nan]), "mse"),
+            HeadstartError,
+            r"NaN at index 1",
+        ),
         row(
             "bias_init-inf",
             lambda: hs.bias_init(np.array([1.0, np.inf]), "mse"),
             HeadstartError,
             r"inf",
         ),
-        row("bias_init-poisson-negative", lambda: hs.bias_init(np.array([-1.0, 1.0]), "poisson"), HeadstartError, r">= 0; the minimum is -1"),
-        row("bias_init-bce-range", lambda: hs.bias_init(np.array([0.0, 2.0]), "bce"), HeadstartError, r"\[0, 1\].*\[0, 2\]"),
+        row(
+            "bias_init-poisson-negative",
+            lambda: hs.bias_init(np.array([-1.0, 1.0]), "poisson"),
+            HeadstartError,
+            r">= 0; the minimum is -1",
+        ),
+        row(
+            "bias_init-bce-range",
+            lambda: hs.bias_init(np.array([0.0, 2.0]), "bce"),
+            HeadstartError,
+            r"\[0, 1\].*\[0, 2\]",
+        ),
         row("bias_init-nan-policy", lambda: hs.bias_init(Y, "ce", nan="maybe"), ValueError, r"nan"),
-        row("bias_init-missing-file", lambda: hs.bias_init("/nonexistent/labels.csv", "ce"), FileNotFoundError, r"labels.csv"),
-        row("check_init-target-oob", lambda: hs.check_init(np.zeros((2, 3)), Y, "ce", target=np.array([0, 5])), IndexError, r"target 5"),
-        row("check_init-target-shape", lambda: hs.check_init(np.zeros((2, 3)), Y, "ce", target=np.array([0])), ValueError, r"shape \(1,\)"),
+        row(
+            "bias_init-missing-file",
+            lambda: hs.bias_init("/nonexistent/labels.csv", "ce"),
+            FileNotFoundError,
+            r"labels.csv",
+        ),
+        row(
+            "check_init-target-oob",
+            lambda: hs.check_init(np.zeros((2, 3)), Y, "ce", target=np.array([0, 5])),
+            IndexError,
+            r"target 5",
+        ),
+        row(
+            "check_init-target-shape",
+            lambda: hs.check_init(np.zeros((2, 3)), Y, "ce", target=np.array([0])),
+            ValueError,
+            r"shape \(1,\)",
+        ),
         row(
             "check_init-loss-str",
             lambda: hs.check_init("abc", Y, "ce"),
             TypeError,
             r"loss_value|first loss|logits",
         ),
-        row("check_init-wrong-loss", lambda: hs.check_init(1.0, hs.bias_init(Y, "ce"), "mse"), HeadstartError, r"bias_init result is for 'cross_entropy'"),
+        row(
+            "check_init-wrong-loss",
+            lambda: hs.check_init(1.0, hs.bias_init(Y, "ce"), "mse"),
+            HeadstartError,
+            r"bias_init result is for 'cross_entropy'",
+        ),
     ]
 
 
@@ -321,31 +530,94 @@ def _scan_rows():
     R = dict(kind="regression", huber_delta=1.0, quantiles=[0.5])
     C = dict(kind="classification")
     rows = [
-        row("scan-kind", lambda d: hs.scan(d / "ok.csv", kind="nope"), ValueError, r"kind must be one of"),
-        row("scan-nan-policy", lambda d: hs.scan(d / "ok.csv", nan="maybe"), ValueError, r"nan must be"),
-        row("scan-quantile", lambda d: hs.scan(d / "ok.csv", quantiles=[2]), ValueError, r"quantiles must be in"),
-        row("scan-missing", lambda d: hs.scan(d / "nope.csv"), FileNotFoundError, r"nope.csv: no such file"),
+        row(
+            "scan-kind",
+            lambda d: hs.scan(d / "ok.csv", kind="nope"),
+            ValueError,
+            r"kind must be one of",
+        ),
+        row(
+            "scan-nan-policy",
+            lambda d: hs.scan(d / "ok.csv", nan="maybe"),
+            ValueError,
+            r"nan must be",
+        ),
+        row(
+            "scan-quantile",
+            lambda d: hs.scan(d / "ok.csv", quantiles=[2]),
+            ValueError,
+            r"quantiles must be in",
+        ),
+        row(
+            "scan-missing",
+            lambda d: hs.scan(d / "nope.csv"),
+            FileNotFoundError,
+            r"nope.csv: no such file",
+        ),
         row("scan-directory", lambda d: hs.scan(d), IsADirectoryError, r"is a directory"),
-        row("scan-column-name", lambda d: hs.scan(d / "ok.csv", column="zz"), HeadstartError, r"no column named \"zz\""),
-        row("scan-column-index", lambda d: hs.scan(d / "ok.csv", column=7, **R), HeadstartError, r"column index 7 is out of range"),
-        row("scan-gz-npy", lambda d: hs.scan(d / "x.npy.gz"), (ValueError, FileNotFoundError), r"x.npy.gz"),
-        row("scan-2d-regression", lambda d: hs.scan(np.zeros((3, 4)), kind="regression"), ValueError, r"1-D.*\(3, 4\)"),
+        row(
+            "scan-column-name",
+            lambda d: hs.scan(d / "ok.csv", column="zz"),
+            HeadstartError,
+            r"no column named \"zz\"",
+        ),
+        row(
+            "scan-column-index",
+            lambda d: hs.scan(d / "ok.csv", column=7, **R),
+            HeadstartError,
+            r"column index 7 is out of range",
+        ),
+        row(
+            "scan-gz-npy",
+            lambda d: hs.scan(d / "x.npy.gz"),
+            (ValueError, FileNotFoundError),
+            r"x.npy.gz",
+        ),
+        row(
+            "scan-2d-regression",
+            lambda d: hs.scan(np.zeros((3, 4)), kind="regression"),
+            ValueError,
+            r"1-D.*\(3, 4\)",
+        ),
         row(
             "scan-multilabel-range",
             lambda d: hs.scan(np.array([[0, 2], [1, 0]])),
             HeadstartError,
             r"row 0, column 1 is 2(\.0)?$",
         ),
-        row("scan-multilabel-nan", lambda d: hs.scan(np.array([[0, np.nan], [1, 0]])), HeadstartError, r"NaN"),
+        row(
+            "scan-multilabel-nan",
+            lambda d: hs.scan(np.array([[0, np.nan], [1, 0]])),
+            HeadstartError,
+            r"NaN",
+        ),
         row("scan-empty-iterator", lambda d: hs.scan(iter([])), HeadstartError, r"no data"),
     ]
     # (file, scan kwargs, exception, regex, bug)
     table = [
-        ("badval.csv", R, HeadstartError, r"badval.csv:3: column 2: expected a number, found \"abc\"", None),
+        (
+            "badval.csv",
+            R,
+            HeadstartError,
+            r"badval.csv:3: column 2: expected a number, found \"abc\"",
+            None,
+        ),
         ("long_row.csv", R, HeadstartError, r"long_row.csv:3: .*expected 2 fields, found 3", None),
         ("long_row.csv", C, HeadstartError, r"long_row.csv:3: .*expected 2 fields, found 3", None),
-        ("short_row.csv", R, HeadstartError, r"short_row.csv:3: .*expected 2 fields, found 1", None),
-        ("short_row.csv", {}, HeadstartError, r"short_row.csv:3: .*expected 2 fields, found 1", None),
+        (
+            "short_row.csv",
+            R,
+            HeadstartError,
+            r"short_row.csv:3: .*expected 2 fields, found 1",
+            None,
+        ),
+        (
+            "short_row.csv",
+            {},
+            HeadstartError,
+            r"short_row.csv:3: .*expected 2 fields, found 1",
+            None,
+        ),
         (
             "unclosed_quote.csv",
             R,
@@ -402,16 +674,40 @@ def _scan_rows():
             r"not_gzip.csv.gz",
             None,
         ),
-        ("trunc.npy", R, HeadstartError, r"trunc.npy: not a readable .npy file: file has \d+ bytes", None),
-        ("trunc_header.npy", R, HeadstartError, r"trunc_header.npy: not a readable .npy file: truncated header", None),
-        ("garbage.npy", R, HeadstartError, r"garbage.npy: not a readable .npy file: missing the", None),
+        (
+            "trunc.npy",
+            R,
+            HeadstartError,
+            r"trunc.npy: not a readable .npy file: file has \d+ bytes",
+            None,
+        ),
+        (
+            "trunc_header.npy",
+            R,
+            HeadstartError,
+            r"trunc_header.npy: not a readable .npy file: truncated header",
+            None,
+        ),
+        (
+            "garbage.npy",
+            R,
+            HeadstartError,
+            r"garbage.npy: not a readable .npy file: missing the",
+            None,
+        ),
         ("bad_header.npy", C, HeadstartError, r"bad_header.npy: not a readable .npy file", None),
         ("empty.npy", R, HeadstartError, r"empty.npy: not a readable .npy file", None),
         ("complex.npy", R, HeadstartError, r"complex.npy: unsupported .npy dtype \"c16\"", None),
         ("str.npy", C, HeadstartError, r"str.npy: unsupported .npy dtype \"U1\"", None),
         ("object.npy", R, HeadstartError, r"object.npy: unsupported .npy dtype \"O\"", None),
         ("nan.npy", R, HeadstartError, r"nan.npy: NaN at index 1", None),
-        ("float_classes.npy", C, HeadstartError, r"float_classes.npy: class labels must be integers", None),
+        (
+            "float_classes.npy",
+            C,
+            HeadstartError,
+            r"float_classes.npy: class labels must be integers",
+            None,
+        ),
     ]
     # found by fuzz/fuzz_readers.py
     table += [
@@ -423,25 +719,47 @@ def _scan_rows():
             r"bad_block.txt.gz",
             None,
         ),
-        ("bad_header_dict.npy", R, HeadstartError, r"bad_header_dict.npy: not a readable .npy file", None),
+        (
+            "bad_header_dict.npy",
+            R,
+            HeadstartError,
+            r"bad_header_dict.npy: not a readable .npy file",
+            None,
+        ),
     ]
     # kind='auto' reads the header with numpy first: its reasons, with the file named.
-    for f in ("trunc.npy", "trunc_header.npy", "garbage.npy", "bad_header.npy", "object.npy",
-              "empty.npy", "bad_header_dict.npy"):
+    for f in (
+        "trunc.npy",
+        "trunc_header.npy",
+        "garbage.npy",
+        "bad_header.npy",
+        "object.npy",
+        "empty.npy",
+        "bad_header_dict.npy",
+    ):
         table.append((f, {}, HeadstartError, re.escape(f) + ": not a readable .npy file", None))
     for f, kw, exc, match, bug in table:
         tag = kw.get("kind", "auto")
-        rows.append(row(f"scan-{f}-{tag}", lambda d, f=f, kw=kw: hs.scan(d / f, **kw), exc, match, bug))
+        rows.append(
+            row(f"scan-{f}-{tag}", lambda d, f=f, kw=kw: hs.scan(d / f, **kw), exc, match, bug)
+        )
     # empty input: a scan may return empty statistics, but bias_init must refuse them
     for f in ["empty.csv", "empty.txt", "header_only.csv"]:
         for loss, what in [("ce", "no labels"), ("mse", "no targets")]:
             rows.append(
-                row(f"bias_init-{f}-{loss}", lambda d, f=f, loss=loss: hs.bias_init(d / f, loss), HeadstartError, what)
+                row(
+                    f"bias_init-{f}-{loss}",
+                    lambda d, f=f, loss=loss: hs.bias_init(d / f, loss),
+                    HeadstartError,
+                    what,
+                )
             )
     return rows
 
 
-@pytest.mark.parametrize("call, exc, match", _kernel_rows() + _loss_rows() + _state_rows() + _init_rows())
+@pytest.mark.parametrize(
+    "call, exc, match", _kernel_rows() + _loss_rows() + _state_rows() + _init_rows()
+)
 def test_bad_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
@@ -468,7 +786,9 @@ def test_rowwise_out_overlapping_input(f):
     np.testing.assert_array_equal(f(c.T, axis=-1, out=c.T), want)
 
 
-@pytest.mark.parametrize("f", [f for f in LOSSES if f.__name__ not in CLASS_LOSSES], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "f", [f for f in LOSSES if f.__name__ not in CLASS_LOSSES], ids=lambda f: f.__name__
+)
 def test_grad_out_aliasing_target(f):
     """grad_out may be the input (documented); grad_out being the *target* must either be
     refused or give the unaliased answer, never a gradient computed from a half-overwritten
@@ -509,7 +829,9 @@ def test_cross_entropy_grad_out_aliasing_prob_target():
     assert loss == want_loss
 
 
-@pytest.mark.parametrize("f", [hs.multi_margin_loss, hs.multiclass_hinge_loss], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "f", [hs.multi_margin_loss, hs.multiclass_hinge_loss], ids=lambda f: f.__name__
+)
 def test_hinge_nan_propagates(f):
     assert np.isnan(f(np.full((2, 3), np.nan), Y))
 
@@ -529,16 +851,36 @@ def _cli(*args, cwd=None):
 
 CLI_ROWS = [
     # (id, args given the files dir d, regex on stderr)
-    ("badval", lambda d: [d / "badval.csv", "--loss", "mse"], r"badval.csv:3: column 2: expected a number"),
+    (
+        "badval",
+        lambda d: [d / "badval.csv", "--loss", "mse"],
+        r"badval.csv:3: column 2: expected a number",
+    ),
     ("long-row", lambda d: [d / "long_row.csv"], r"long_row.csv:3: .*expected 2 fields, found 3"),
-    ("unclosed-quote", lambda d: [d / "unclosed_quote.csv", "--loss", "mse"], r"unclosed_quote.csv:3"),
+    (
+        "unclosed-quote",
+        lambda d: [d / "unclosed_quote.csv", "--loss", "mse"],
+        r"unclosed_quote.csv:3",
+    ),
     ("garbage-csv", lambda d: [d / "garbage.csv"], r"garbage.csv:\d+"),
     ("garbage-csv-mse", lambda d: [d / "garbage.csv", "--loss", "mse"], r"garbage.csv:\d+"),
-    ("trunc-gz", lambda d: [d / "trunc.csv.gz", "--loss", "mse"], r"trunc.csv.gz: incomplete deflate stream"),
+    (
+        "trunc-gz",
+        lambda d: [d / "trunc.csv.gz", "--loss", "mse"],
+        r"trunc.csv.gz: incomplete deflate stream",
+    ),
     ("not-gz", lambda d: [d / "not_gzip.csv.gz"], r"not_gzip.csv.gz: invalid gzip header"),
-    ("trunc-npy", lambda d: [d / "trunc.npy", "--loss", "mse"], r"trunc.npy: not a readable .npy file"),
+    (
+        "trunc-npy",
+        lambda d: [d / "trunc.npy", "--loss", "mse"],
+        r"trunc.npy: not a readable .npy file",
+    ),
     ("garbage-npy", lambda d: [d / "garbage.npy"], r"garbage.npy: not a readable .npy file"),
-    ("empty-npy", lambda d: [d / "empty.npy", "--loss", "mse"], r"empty.npy: not a readable .npy file"),
+    (
+        "empty-npy",
+        lambda d: [d / "empty.npy", "--loss", "mse"],
+        r"empty.npy: not a readable .npy file",
+    ),
     ("empty-csv", lambda d: [d / "empty.csv"], r"no labels"),
     ("header-only", lambda d: [d / "header_only.csv", "--loss", "mse"], r"no targets"),
     ("dev-null", lambda d: ["/dev/null"], r"no labels"),
@@ -548,12 +890,32 @@ CLI_ROWS = [
     ("unknown-loss", lambda d: [d / "ok.csv", "--loss", "nope"], r"unknown loss 'nope'"),
     ("column-name", lambda d: [d / "ok.csv", "--column", "zz"], r"no column named \"zz\""),
     ("column-index", lambda d: [d / "ok.csv", "--column", "7"], r"column index 7 is out of range"),
-    ("option-for-other-loss", lambda d: [d / "ok.csv", "--loss", "mse", "--tau", "0.3"], r"does not take option.*tau"),
+    (
+        "option-for-other-loss",
+        lambda d: [d / "ok.csv", "--loss", "mse", "--tau", "0.3"],
+        r"does not take option.*tau",
+    ),
     ("bad-delta", lambda d: [d / "ok.csv", "--loss", "huber", "--delta", "-1"], r"delta must be"),
-    ("bad-weight", lambda d: [d / "ok.csv", "--weight", "a,b"], r"--weight: expected comma-separated numbers"),
-    ("num-classes", lambda d: [d / "ok.csv", "--column", "id", "--num-classes", "1"], r"num_classes=1"),
-    ("out-missing-dir", lambda d: [d / "ok.csv", "--loss", "mse", "--out", d / "missing" / "b.npy"], r"missing/b.npy"),
-    ("out-under-a-file", lambda d: [d / "ok.csv", "--loss", "mse", "--out", d / "ok.csv" / "b.npy"], r"ok.csv/b.npy"),
+    (
+        "bad-weight",
+        lambda d: [d / "ok.csv", "--weight", "a,b"],
+        r"--weight: expected comma-separated numbers",
+    ),
+    (
+        "num-classes",
+        lambda d: [d / "ok.csv", "--column", "id", "--num-classes", "1"],
+        r"num_classes=1",
+    ),
+    (
+        "out-missing-dir",
+        lambda d: [d / "ok.csv", "--loss", "mse", "--out", d / "missing" / "b.npy"],
+        r"missing/b.npy",
+    ),
+    (
+        "out-under-a-file",
+        lambda d: [d / "ok.csv", "--loss", "mse", "--out", d / "ok.csv" / "b.npy"],
+        r"ok.csv/b.npy",
+    ),
 ]
 CLI_BUGS = {
     "unclosed-quote": "the message is 'expected a number, found \"3.5\\n3,1.0\"' (see scan rows); "
@@ -594,7 +956,10 @@ def test_labels_beyond_int64_are_refused(tmp_path):
     never a silent switch of the whole column to strings; classes= keeps them as names."""
     p = tmp_path / "bigint.txt"
     p.write_text("y\n1\n99999999999999999999999\n")
-    with pytest.raises(HeadstartError, match=r"'99999999999999999999999' \(line 3 of .*bigint.txt\) does not fit in int64"):
+    with pytest.raises(
+        HeadstartError,
+        match=r"'99999999999999999999999' \(line 3 of .*bigint.txt\) does not fit in int64",
+    ):
         hs.scan(p, header=True)
 
 

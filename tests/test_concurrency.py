@@ -46,7 +46,10 @@ def _run_both(fn, inputs):
 
 def test_softmax_threads():
     rng = np.random.default_rng(0)
-    inputs = [rng.normal(size=(257, 1000 + 37 * i)).astype(dt) for i, dt in enumerate([np.float32, np.float64] * 4)]
+    inputs = [
+        rng.normal(size=(257, 1000 + 37 * i)).astype(dt)
+        for i, dt in enumerate([np.float32, np.float64] * 4)
+    ]
     _run_both(lambda x: hs.softmax(x, axis=-1), inputs)
     _run_both(lambda x: hs.log_softmax(x, axis=0), inputs)
     _run_both(lambda x: hs.logsumexp(x, axis=-1), inputs)
@@ -61,11 +64,13 @@ def test_cross_entropy_with_grad_threads():
         y = rng.integers(0, c, size=4096)
         inputs.append((x, y))
     _run_both(lambda a: hs.cross_entropy(a[0], a[1], return_grad=True, label_smoothing=0.1), inputs)
+
     # grad_out= the caller's own buffer (in place) in each thread
     def inplace(a):
         x = a[0].copy()
         loss, g = hs.cross_entropy(x, a[1], grad_out=x)
         return loss, g
+
     _run_both(inplace, inputs)
 
 
@@ -95,8 +100,16 @@ def label_files(tmp_path_factory):
 def _stats_key(s):
     if isinstance(s, hs.RegressionStats):
         return (
-            s.n, s.mean, s.std, s.min, s.max, s.median, s.quantile(0.1), s.quantile(0.9),
-            s.huber_location(1.0), s.mad,
+            s.n,
+            s.mean,
+            s.std,
+            s.min,
+            s.max,
+            s.median,
+            s.quantile(0.1),
+            s.quantile(0.9),
+            s.huber_location(1.0),
+            s.mad,
         )
     return (tuple(np.asarray(s.classes).tolist()), tuple(np.asarray(s.counts).tolist()))
 

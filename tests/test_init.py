@@ -770,7 +770,7 @@ def test_end_to_end_chunks_and_one_pass_iterator():
         hs.bias_init(iter(chunks), "l1")  # read once: refused, never a silent estimate
     once = hs.bias_init(iter(chunks), "l1", exact=False)  # asked for: an estimate, said so
     assert "approximate" in once.details
-    (lo, hi), = once.details["bias_bounds"]
+    ((lo, hi),) = once.details["bias_bounds"]
     assert lo <= np.median(y) <= hi and lo <= once.bias[0] <= hi
     mad = float(np.mean(np.abs(y - np.median(y))))
     assert mad <= once.expected_loss <= np.sqrt(y.var() + (y.mean() - once.bias[0]) ** 2) + 1e-6

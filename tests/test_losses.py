@@ -496,9 +496,7 @@ def test_cross_entropy_float32_groups_and_extremes(n, c, scale, specials, seed):
         want_l32 = want_l.astype(np.float32).astype(np.float64)
     big = ~np.isfinite(want_l32)
     np.testing.assert_array_equal(got_l[keep & big], want_l32[keep & big])
-    np.testing.assert_allclose(
-        got_l[keep & ~big], want_l[keep & ~big], rtol=1e-6, atol=1e-15
-    )
+    np.testing.assert_allclose(got_l[keep & ~big], want_l[keep & ~big], rtol=1e-6, atol=1e-15)
     np.testing.assert_allclose(got_g, want_g, rtol=1e-6, atol=1e-15)
     xi = x.copy()
     li, _ = hs.cross_entropy(xi, t, reduction="none", grad_out=xi)

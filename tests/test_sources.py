@@ -24,7 +24,9 @@ Y_REG = RNG.lognormal(0.0, 1.0, size=2001)
 
 def same_init(got, want):
     """Same outputs, classes, bias and expected loss (to the last float32 bit)."""
-    np.testing.assert_array_equal(np.asarray(got.classes).astype(str), np.asarray(want.classes).astype(str))
+    np.testing.assert_array_equal(
+        np.asarray(got.classes).astype(str), np.asarray(want.classes).astype(str)
+    )
     np.testing.assert_array_equal(got.bias, want.bias)
     assert got.expected_loss == pytest.approx(want.expected_loss, rel=1e-12)
     if want.counts is not None:
@@ -56,7 +58,9 @@ def test_pandas_series_frame_categorical_and_nullable():
     dfr = pd.DataFrame({"y": Y_REG, "w": 1.0})
     same_init(hs.bias_init(dfr, "l1", column="y"), REF_L1)
     same_init(hs.bias_init(dfr, "l1", column=0), REF_L1)  # by position
-    with pytest.raises(HeadstartError, match=r"no column 'nope' in the pandas DataFrame; it has: y, w"):
+    with pytest.raises(
+        HeadstartError, match=r"no column 'nope' in the pandas DataFrame; it has: y, w"
+    ):
         hs.bias_init(dfr, "l1", column="nope")
     # categorical: the categories name the outputs, unseen categories included
     cat = pd.Series(pd.Categorical(["b", "a", "b", "c"], categories=["c", "b", "a", "z"]))
@@ -82,7 +86,9 @@ def test_polars_series_frame_and_lazy_frame():
     same_init(hs.bias_init(lf, "ce", column="label"), REF_CE)
     lazy_reg = pl.LazyFrame({"y": Y_REG}).with_columns(pl.col("y") * 1.0)
     same_init(hs.bias_init(lazy_reg, "huber", delta=0.5), REF_HUBER)  # two passes, re-run
-    with pytest.raises(HeadstartError, match=r"no column 'x' in the polars LazyFrame; it has: label, other"):
+    with pytest.raises(
+        HeadstartError, match=r"no column 'x' in the polars LazyFrame; it has: label, other"
+    ):
         hs.scan(lf, column="x")
     strings = pl.Series(["cat", "dog", None, "cat"])
     with pytest.raises(HeadstartError, match="missing label"):
@@ -133,7 +139,9 @@ def test_hf_dataset_class_label_names_and_iterable():
     feats = datasets.Features(
         {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list("abcdef"))}
     )
-    ds = datasets.Dataset.from_dict({"text": ["x"] * Y_CLS.size, "label": Y_CLS.tolist()}, features=feats)
+    ds = datasets.Dataset.from_dict(
+        {"text": ["x"] * Y_CLS.size, "label": Y_CLS.tolist()}, features=feats
+    )
     r = hs.bias_init(ds, "ce")  # default column: the last; ClassLabel names the 6 outputs
     assert list(r.classes) == list("abcdef") and len(r) == 6 and r.counts[5] == 0
     np.testing.assert_array_equal(r.counts[:5], REF_CE.counts)
@@ -143,7 +151,9 @@ def test_hf_dataset_class_label_names_and_iterable():
     sub = ds.select(range(100)).shuffle(seed=0)
     r = hs.bias_init(sub, "ce", column="label")
     np.testing.assert_array_equal(r.counts, np.bincount(Y_CLS[:100], minlength=6))
-    with pytest.raises(HeadstartError, match=r"no column 'y' in the Hugging Face Dataset; it has: text, label"):
+    with pytest.raises(
+        HeadstartError, match=r"no column 'y' in the Hugging Face Dataset; it has: text, label"
+    ):
         hs.scan(ds, column="y")
     it = ds.to_iterable_dataset(num_shards=2)
     r = hs.bias_init(it, "ce", column="label")
@@ -152,7 +162,10 @@ def test_hf_dataset_class_label_names_and_iterable():
     same_init(hs.bias_init(reg, "l1"), REF_L1)
     same_init(hs.bias_init(reg.to_iterable_dataset(), "l1"), REF_L1)  # re-iterable: exact
     # ClassLabel's -1 ("no label", GLUE's test splits) is a missing label
-    test = datasets.Dataset.from_dict({"label": [0, -1, 1]}, features=datasets.Features({"label": datasets.ClassLabel(names=["n", "p"])}))
+    test = datasets.Dataset.from_dict(
+        {"label": [0, -1, 1]},
+        features=datasets.Features({"label": datasets.ClassLabel(names=["n", "p"])}),
+    )
     with pytest.raises(HeadstartError, match="missing label"):
         hs.bias_init(test, "ce")
     assert list(hs.bias_init(test, "ce", nan="skip").counts) == [1, 1]
@@ -233,11 +246,16 @@ def test_float_text_labels_are_integer_classes(tmp_path):
 def test_numbers_mixed_with_names_is_an_error_with_lines(tmp_path):
     p = tmp_path / "m.csv"
     p.write_text("id,label\n1,3\n2,4\n3,cat\n")
-    with pytest.raises(HeadstartError, match=r"'3' \(line 2 of .*m.csv\) is a number and 'cat' \(line 4 of .*m.csv\) is not"):
+    with pytest.raises(
+        HeadstartError,
+        match=r"'3' \(line 2 of .*m.csv\) is a number and 'cat' \(line 4 of .*m.csv\) is not",
+    ):
         hs.bias_init(p, "ce")
     r = hs.bias_init(p, "ce", classes=["3", "4", "cat"])  # the escape: every label a name
     assert list(r.counts) == [1, 1, 1]
-    with pytest.raises(HeadstartError, match=r"'2.5' \(line 3 of .*\) is a number but not an integer"):
+    with pytest.raises(
+        HeadstartError, match=r"'2.5' \(line 3 of .*\) is a number but not an integer"
+    ):
         q = tmp_path / "f.csv"
         q.write_text("label\n1\n2.5\n")
         hs.bias_init(q, "ce")
@@ -301,7 +319,9 @@ def test_stdin_and_pipes(tmp_path):
     data = "".join(f"{v}\n" for v in y).encode()
     out = subprocess.run(
         [sys.executable, "-m", "headstart", "init", "-", "--json"],
-        input=data, capture_output=True, check=True,
+        input=data,
+        capture_output=True,
+        check=True,
     )
     import json
 
@@ -359,7 +379,9 @@ def test_sparse_ids_get_sorted_outputs(tmp_path):
     out = tmp_path / "b.npy"
     res = subprocess.run(
         [sys.executable, "-m", "headstart", "init", str(p), "--out", str(out)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "sparse integer ids" in res.stdout
     np.testing.assert_array_equal(np.load(tmp_path / "b.classes.npy"), u)
@@ -378,7 +400,8 @@ def test_label_sep_means_multilabel(tmp_path):
     np.testing.assert_allclose(r2.details["rates"], [0.25, 0.5, 0.5, 0.0])
     res = subprocess.run(
         [sys.executable, "-m", "headstart", "init", str(p), "--column", "tags", "--label-sep", "|"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert res.returncode == 2 and "multi-label" in res.stderr
     # the same tag strings in memory
@@ -452,7 +475,9 @@ def test_column_names_need_a_header(tmp_path):
     for name in ("n.csv", "n.txt"):
         p = tmp_path / name
         p.write_text("6\n1\n")
-        with pytest.raises(HeadstartError, match=r"no column named 'label': the file has no header"):
+        with pytest.raises(
+            HeadstartError, match=r"no column named 'label': the file has no header"
+        ):
             hs.scan(p, column="label")
 
 
@@ -470,8 +495,20 @@ def test_stdin_format_from_the_content(tmp_path):
 
     for name, data in cases.items():
         out = subprocess.run(
-            [sys.executable, "-m", "headstart", "init", "-", "--column", "price", "--loss", "l1", "--json"],
-            input=data, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "headstart",
+                "init",
+                "-",
+                "--column",
+                "price",
+                "--loss",
+                "l1",
+                "--json",
+            ],
+            input=data,
+            capture_output=True,
         )
         assert out.returncode == 0, (name, out.stderr)
         d = json.loads(out.stdout)
@@ -505,7 +542,9 @@ def test_dense_outputs_have_a_limit():
 
 def test_hf_class_label_is_the_default_column_and_generators_work():
     datasets = pytest.importorskip("datasets")
-    feats = datasets.Features({"label": datasets.ClassLabel(names=["a", "b"]), "x": datasets.Value("float32")})
+    feats = datasets.Features(
+        {"label": datasets.ClassLabel(names=["a", "b"]), "x": datasets.Value("float32")}
+    )
     ds = datasets.Dataset.from_dict({"label": [0, 1, 1], "x": [1.0, 2.0, 3.0]}, features=feats)
     assert list(hs.bias_init(ds, "ce").classes) == ["a", "b"]  # not the last column, x
 
@@ -555,7 +594,9 @@ def test_raw_token_files(tmp_path):
     r = hs.scan(p, label_dtype="uint16")
     np.testing.assert_array_equal(r.counts, np.unique(tokens, return_counts=True)[1])
     assert any("uint16 values, no header" in n for n in r.notes)
-    with pytest.raises(HeadstartError, match=r"needs its element type.*nanoGPT's train.bin is uint16"):
+    with pytest.raises(
+        HeadstartError, match=r"needs its element type.*nanoGPT's train.bin is uint16"
+    ):
         hs.scan(p)
     # llm.c: the header gives the dtype and is checked
     q = tmp_path / "fineweb_train_000001.bin"
@@ -579,20 +620,37 @@ def test_raw_token_files(tmp_path):
         v = (tokens % 200).astype(dt)
         f = tmp_path / f"t_{dt}.bin"
         v.tofile(f)
-        np.testing.assert_array_equal(hs.scan(f, label_dtype=dt).counts, np.bincount(v)[np.bincount(v) > 0])
+        np.testing.assert_array_equal(
+            hs.scan(f, label_dtype=dt).counts, np.bincount(v)[np.bincount(v) > 0]
+        )
     (tmp_path / "odd.bin").write_bytes(b"\x00" * 7)
     with pytest.raises(HeadstartError, match="7 bytes is not a whole number of uint16"):
         hs.scan(tmp_path / "odd.bin", label_dtype="uint16")
     # the CLI, and a token file on stdin (llm.c's header tells it apart)
     res = subprocess.run(
-        [sys.executable, "-m", "headstart", "init", str(p), "--label-dtype", "uint16", "--num-classes", "50257", "--json"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "headstart",
+            "init",
+            str(p),
+            "--label-dtype",
+            "uint16",
+            "--num-classes",
+            "50257",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     import json
 
     assert json.loads(res.stdout)["n"] == tokens.size
     res = subprocess.run(
         [sys.executable, "-m", "headstart", "init", "-", "--num-classes", "50257", "--json"],
-        input=q.read_bytes(), capture_output=True, check=True,
+        input=q.read_bytes(),
+        capture_output=True,
+        check=True,
     )
     assert json.loads(res.stdout)["counts"] == np.bincount(tokens, minlength=50257).tolist()

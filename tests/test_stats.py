@@ -37,7 +37,9 @@ def values(draw, min_size=1, max_size=400, inf=False):
     if kind == "floats":
         v = draw(hnp.arrays(np.float64, n, elements=finite))
     elif kind == "ties":
-        v = np.asarray(draw(st.lists(st.sampled_from([-3.0, 0.0, 1.0, 1.5, 7.0]), min_size=n, max_size=n)))
+        v = np.asarray(
+            draw(st.lists(st.sampled_from([-3.0, 0.0, 1.0, 1.5, 7.0]), min_size=n, max_size=n))
+        )
     elif kind == "special":
         v = np.asarray(draw(st.lists(st.one_of(tiny_or_huge, finite), min_size=n, max_size=n)))
     elif kind == "int":
@@ -45,7 +47,9 @@ def values(draw, min_size=1, max_size=400, inf=False):
     else:
         seed = draw(st.integers(0, 2**32 - 1))
         rng = np.random.default_rng(seed)
-        v = rng.lognormal(1.0, 2.0, n) * rng.choice([-1.0, 1.0], n) + draw(st.sampled_from([0.0, 1e9]))
+        v = rng.lognormal(1.0, 2.0, n) * rng.choice([-1.0, 1.0], n) + draw(
+            st.sampled_from([0.0, 1e9])
+        )
     if inf and n > 2:
         v = v.copy()
         v[: draw(st.integers(0, 2))] = np.inf
@@ -77,8 +81,12 @@ def _check_regression(r, v, qs, deltas):
     assert r.min == v.min() and r.max == v.max()
     if np.isfinite(v).all() and np.abs(v).max() < 1e150:
         # (beyond 1e150 numpy's own var overflows; mean/var are sums either way)
-        np.testing.assert_allclose(r.mean, np.mean(v), rtol=1e-12, atol=1e-300 + 1e-15 * np.abs(v).max())
-        np.testing.assert_allclose(r.var, np.var(v), rtol=1e-9, atol=1e-280 + 1e-13 * np.abs(v).max() ** 2)
+        np.testing.assert_allclose(
+            r.mean, np.mean(v), rtol=1e-12, atol=1e-300 + 1e-15 * np.abs(v).max()
+        )
+        np.testing.assert_allclose(
+            r.var, np.var(v), rtol=1e-9, atol=1e-280 + 1e-13 * np.abs(v).max() ** 2
+        )
         mad = ref.mad(v)
         np.testing.assert_allclose(r.mad, mad, rtol=1e-11, atol=1e-300 + 1e-14 * np.abs(v).max())
     for q in qs:
@@ -94,6 +102,7 @@ def _check_regression(r, v, qs, deltas):
 
 # ---------------------------------------------------------------- arrays
 
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values(), st.lists(st.floats(0, 1), max_size=3))
 def test_regression_array_equals_numpy(v, qs):
@@ -104,8 +113,11 @@ def test_regression_array_equals_numpy(v, qs):
 @pytest.mark.skipif(sm_norms is None, reason="statsmodels is not installed")
 @settings(max_examples=150, deadline=None)
 @given(
-    hnp.arrays(np.float64, st.integers(1, 300),
-               elements=st.one_of(st.floats(-1e3, 1e3), st.integers(-20, 20).map(float))),
+    hnp.arrays(
+        np.float64,
+        st.integers(1, 300),
+        elements=st.one_of(st.floats(-1e3, 1e3), st.integers(-20, 20).map(float)),
+    ),
     st.sampled_from([0.05, 1.0, 1.345, 30.0]),
 )
 def test_huber_location_matches_statsmodels(v, d):
@@ -115,8 +127,11 @@ def test_huber_location_matches_statsmodels(v, d):
     midpoint (the documented convention), so there the check is that both are roots."""
     big = max(1.0, float(np.abs(v).max()))
     try:
-        want = float(sm_norms.estimate_location(
-            v, 1.0, norm=sm_norms.HuberT(t=d), tol=1e-14 * big, maxiter=100_000))
+        want = float(
+            sm_norms.estimate_location(
+                v, 1.0, norm=sm_norms.HuberT(t=d), tol=1e-14 * big, maxiter=100_000
+            )
+        )
     except ValueError:  # its IRLS did not converge at this tolerance
         assume(False)
     got = hs.scan(v, kind="regression", huber_delta=d).huber_location(d)
@@ -164,8 +179,19 @@ def test_large_array_parallel_update_exact_and_thread_independent():
         for n in (1, 2, 3):
             hs.set_num_threads(n)
             r = hs.scan(v, kind="regression", quantiles=[0.1, 0.9], huber_delta=1.0)
-            got[n] = (r.n, r.mean, r.var, r.min, r.max, r.median, r.quantile(0.1),
-                      r.quantile(0.9), r.mad, r.huber_location(1.0), r.abs_mean)
+            got[n] = (
+                r.n,
+                r.mean,
+                r.var,
+                r.min,
+                r.max,
+                r.median,
+                r.quantile(0.1),
+                r.quantile(0.9),
+                r.mad,
+                r.huber_location(1.0),
+                r.abs_mean,
+            )
     finally:
         hs.set_num_threads(0)
     assert got[1] == got[2] == got[3]
@@ -182,8 +208,11 @@ def test_large_array_parallel_update_exact_and_thread_independent():
 
 
 @settings(max_examples=60, deadline=None)
-@given(values(min_size=1, max_size=300), st.lists(st.integers(1, 50), min_size=1, max_size=5),
-       st.integers(1, 64))
+@given(
+    values(min_size=1, max_size=300),
+    st.lists(st.integers(1, 50), min_size=1, max_size=5),
+    st.integers(1, 64),
+)
 def test_any_chunking_and_merge_order(v, sizes, cmax):
     """Workers each hold a fresh state per pass; merged in any grouping they give the
     exact answer. A tiny collect threshold forces every histogram refinement level."""
@@ -255,8 +284,12 @@ def test_data_changing_between_passes_is_detected():
 
 # ---------------------------------------------------------------- classification
 
+
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(-200, 2**40), min_size=1, max_size=300), st.lists(st.integers(1, 40), min_size=1, max_size=4))
+@given(
+    st.lists(st.integers(-200, 2**40), min_size=1, max_size=300),
+    st.lists(st.integers(1, 40), min_size=1, max_size=4),
+)
 def test_int_class_counts(labels, sizes):
     y = np.asarray(labels, np.int64)
     parts = chunked(y, sizes)
@@ -296,6 +329,7 @@ def test_multilabel_matrix():
 
 # ---------------------------------------------------------------- files
 
+
 def _write(path, text, gz=False):
     data = text.encode("utf-8")
     if gz:
@@ -306,9 +340,15 @@ def _write(path, text, gz=False):
     return path
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(values(min_size=1, max_size=300), st.sampled_from(["csv", "tsv", "txt", "csv.gz", "txt.gz", "npy"]),
-       st.booleans(), st.booleans())
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values(min_size=1, max_size=300),
+    st.sampled_from(["csv", "tsv", "txt", "csv.gz", "txt.gz", "npy"]),
+    st.booleans(),
+    st.booleans(),
+)
 def test_files_round_trip(tmp_path, v, fmt, crlf, bom):
     nl = "\r\n" if crlf else "\n"
     p = tmp_path / f"y.{fmt}"
@@ -329,8 +369,10 @@ def test_files_round_trip(tmp_path, v, fmt, crlf, bom):
 
 
 def test_csv_quoting_and_column_selection(tmp_path):
-    p = _write(tmp_path / "q.csv",
-               'name,"y, value",label\n"a ""x""",1.5,cat\n"b\nmultiline",2.5,dog\nc,-1,"cat"\n')
+    p = _write(
+        tmp_path / "q.csv",
+        'name,"y, value",label\n"a ""x""",1.5,cat\n"b\nmultiline",2.5,dog\nc,-1,"cat"\n',
+    )
     r = hs.scan(p, column="y, value", kind="regression")
     assert r.n == 3 and r.median == 1.5
     r = hs.scan(p, column=2)
@@ -341,7 +383,9 @@ def test_csv_quoting_and_column_selection(tmp_path):
 
 def test_csv_errors_name_line_and_column(tmp_path):
     p = _write(tmp_path / "bad.csv", "id,y\n0,1.5\n1,abc\n2,3\n")
-    with pytest.raises(hs.HeadstartError, match=r"bad.csv:3: column 2: expected a number, found \"abc\""):
+    with pytest.raises(
+        hs.HeadstartError, match=r"bad.csv:3: column 2: expected a number, found \"abc\""
+    ):
         hs.scan(p, kind="regression")
     p = _write(tmp_path / "short.csv", "id,y\n0,1.5\n1\n")
     with pytest.raises(hs.HeadstartError, match=r"short.csv:3: .*expected 2 fields, found 1"):
@@ -382,7 +426,9 @@ def test_large_csv_crosses_blocks_with_correct_line_numbers(tmp_path):
 
 
 def test_class_files(tmp_path):
-    p = _write(tmp_path / "c.csv", "id,label\n" + "".join(f"{i},{'abc'[i % 3]}\n" for i in range(1000)))
+    p = _write(
+        tmp_path / "c.csv", "id,label\n" + "".join(f"{i},{'abc'[i % 3]}\n" for i in range(1000))
+    )
     r = hs.scan(p)
     assert list(r.classes) == ["a", "b", "c"] and r.counts.sum() == 1000
     p = _write(tmp_path / "i.txt", "".join(f"{i % 4}\n" for i in range(100)))
@@ -464,6 +510,10 @@ def test_losses_of_a_zero_output(v, tau):
     with np.errstate(over="ignore"):
         np.testing.assert_allclose(r.abs_mean, np.mean(np.abs(v)), rtol=1e-12, atol=1e-300)
         want = np.mean(np.maximum(tau * v, (tau - 1) * v))
-        np.testing.assert_allclose(r.zero_pinball_loss(tau), want, rtol=1e-9, atol=1e-12 * np.abs(v).max())
+        np.testing.assert_allclose(
+            r.zero_pinball_loss(tau), want, rtol=1e-9, atol=1e-12 * np.abs(v).max()
+        )
         for d in (0.5, 2.0):
-            np.testing.assert_allclose(r.zero_huber_loss(d), ref.huber_loss(v, d, 0.0), rtol=1e-12, atol=1e-300)
+            np.testing.assert_allclose(
+                r.zero_huber_loss(d), ref.huber_loss(v, d, 0.0), rtol=1e-12, atol=1e-300
+            )

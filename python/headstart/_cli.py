@@ -337,7 +337,7 @@ def _write_vocabulary(r: BiasInit, out: str) -> str | None:
     if r.classes is None:
         return None
     cls = np.asarray(r.classes)
-    stem = out[:-4] if out.endswith(".npy") else out
+    stem = out.removesuffix(".npy")
     if cls.dtype.kind in "iu":
         if np.array_equal(cls, np.arange(cls.shape[0])):
             return None
@@ -346,8 +346,7 @@ def _write_vocabulary(r: BiasInit, out: str) -> str | None:
         return path
     path = stem + ".classes.txt"
     with open(path, "w", encoding="utf-8") as f:
-        for c in cls.tolist():
-            f.write(f"{c}\n")
+        f.writelines(f"{c}\n" for c in cls.tolist())
     return path
 
 

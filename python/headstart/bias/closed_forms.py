@@ -196,6 +196,17 @@ def require_rows(n, what="labels"):
         raise HeadstartError(f"no {what}: the input is empty (or every value was skipped)")
 
 
+def require_two_classes(counts, classes, n, hint="the column, the file, or ignore_index"):
+    """A constant output already predicts a single class: refuse rather than return a bias
+    that goes to infinity."""
+    if np.count_nonzero(counts) < 2:
+        only = classes[int(np.argmax(counts))]
+        raise HeadstartError(
+            f"the labels hold one class only ({jsonable(only)!r}, {n} rows): a constant output "
+            f"already predicts it; check {hint}"
+        )
+
+
 def vector_option(value, length, name):
     if value is None:
         return None
@@ -231,12 +242,7 @@ def softmax_bias(counts, opts, floor_rule, floor_value, classes, n=None, soft=Fa
     n = int(counts.sum()) if n is None else int(n)
     require_rows(n)
     c = counts.shape[0]
-    if np.count_nonzero(counts) < 2:
-        only = classes[int(np.argmax(counts))]
-        raise HeadstartError(
-            f"the labels hold one class only ({jsonable(only)!r}, {n} rows): a constant output "
-            "already predicts it; check the column, the file, or ignore_index"
-        )
+    require_two_classes(counts, classes, n)
     f = counts / n
     w = vector_option(opts["weight"], c, "weight")
     eps = float(opts["label_smoothing"])

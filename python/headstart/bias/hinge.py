@@ -7,8 +7,7 @@ import math
 import numpy as np
 
 from .._core import HeadstartError
-from .closed_forms import require_rows, vector_option
-from .fmt import jsonable
+from .closed_forms import require_rows, require_two_classes, vector_option
 
 # ------------------------------------------------------------------- multiclass hinge (LP)
 
@@ -128,12 +127,7 @@ def hinge_bias(counts, opts, spec, classes):
     n = int(counts.sum())
     require_rows(n)
     c = counts.shape[0]
-    if np.count_nonzero(counts) < 2:
-        only = classes[int(np.argmax(counts))]
-        raise HeadstartError(
-            f"the labels hold one class only ({jsonable(only)!r}, {n} rows): a constant output "
-            "already predicts it; check the column or the file"
-        )
+    require_two_classes(counts, classes, n, hint="the column or the file")
     margin = float(opts["margin"])
     if not (margin > 0 and math.isfinite(margin)):
         raise HeadstartError(f"margin must be a finite number > 0, got {opts['margin']!r}")

@@ -92,7 +92,7 @@ def resolve_format(path: str, format, delimiter):
 def known_extension(path: str) -> bool:
     """Whether the file name says its format (else :func:`detect_format` reads it)."""
     low = path.lower()
-    stem = low[:-3] if low.endswith(".gz") else low
+    stem = low.removesuffix(".gz")
     ext = os.path.splitext(stem)[1]
     return ext in TEXT_EXT or ext in ARROW_EXT or ext in (".npy", ".bin")
 
