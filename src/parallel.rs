@@ -12,12 +12,23 @@ use crate::error::{Error, Result};
 
 static POOL: RwLock<Option<Arc<ThreadPool>>> = RwLock::new(None);
 
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most threads a pool may have: 8 per CPU, at least 64. More threads than that
+/// only add stacks and switches; a count like 2^31 would try to start them all.
+pub fn max_threads() -> usize {
+    (8 * cpus()).max(64)
+}
+
 fn default_threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|s| s.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .map(|n| n.min(max_threads()))
+        .unwrap_or_else(cpus)
 }
 
 fn build(n: usize) -> Result<Arc<ThreadPool>> {
@@ -46,6 +57,14 @@ pub fn pool() -> Result<Arc<ThreadPool>> {
 /// Use `n` threads from now on (0 = the default). Calls already running finish on the
 /// old pool.
 pub fn set_num_threads(n: usize) -> Result<()> {
+    if n > max_threads() {
+        return Err(Error::Value(format!(
+            "set_num_threads({n}): at most {} threads (8 per CPU, at least 64; this machine \
+             has {} CPUs)",
+            max_threads(),
+            cpus()
+        )));
+    }
     let n = if n == 0 { default_threads() } else { n };
     let p = build(n)?;
     *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(p);

@@ -55,6 +55,54 @@ from .stats import (
 
 __version__ = "0.1.0"
 
+
+def _check_environment() -> None:
+    """Say so when an environment setting cannot be honoured (never ignore it silently)."""
+    import os
+    import warnings
+
+    v = os.environ.get("HEADSTART_SIMD")
+    if v is not None and v.strip():
+        names = {"scalar": "scalar", "baseline": "scalar", "neon": "scalar", "avx2": "avx2"}
+        names.update({"avx512": "avx512", "avx-512": "avx512"})
+        want = names.get(v.strip().lower())
+        if want is None:
+            warnings.warn(
+                f"HEADSTART_SIMD={v!r} is not a level (scalar, avx2 or avx512): ignored, "
+                f"running at {simd_level()}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        elif want != simd_level():
+            warnings.warn(
+                f"HEADSTART_SIMD={v!r}: this CPU lacks it, running at {simd_level()}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    t = os.environ.get("RAYON_NUM_THREADS", "").strip()
+    if t:
+        try:
+            ok = int(t) >= 0
+        except ValueError:
+            ok = False
+        if not ok:
+            warnings.warn(
+                f"RAYON_NUM_THREADS={t!r} is not a thread count: ignored, using "
+                f"{get_num_threads()} threads",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        elif int(t) > get_num_threads() and int(t) > 0:
+            warnings.warn(
+                f"RAYON_NUM_THREADS={t} is above headstart's cap: using {get_num_threads()} "
+                "threads (8 per CPU, at least 64)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+_check_environment()
+
 __all__ = [
     "BiasInit",
     "ClassCounts",

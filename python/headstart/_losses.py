@@ -9,6 +9,8 @@ the logits and peak memory stays at one array.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from . import _core
@@ -114,9 +116,16 @@ def cross_entropy(
                 f"{() if single else want} for input of shape {x.shape}"
             )
         if t.dtype == np.uint64 and ts.size and ts.max() > np.iinfo(np.int64).max:
-            raise IndexError("cross_entropy: target out of range for int64")
+            raise IndexError(
+                f"cross_entropy: target {int(ts.max())} is out of range (class indices fit int64)"
+            )
         tbuf = np.ascontiguousarray(ts, dtype=np.int64).reshape(-1)
-        ignore = int(ignore_index)
+        try:
+            ignore = operator.index(ignore_index)  # torch: an int; 1.5 is a TypeError
+        except TypeError:
+            raise TypeError(
+                f"cross_entropy: ignore_index must be an integer, got {ignore_index!r}"
+            ) from None
     w = None
     if weight is not None:
         w = np.asarray(weight, dtype=np.float64).reshape(-1)

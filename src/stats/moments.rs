@@ -158,6 +158,9 @@ fn min_max(c: &[f64], mn: &mut [f64; LANES], mx: &mut [f64; LANES]) {
 
 /// Values per block of [`Moments::block`] (stays in L1).
 pub const BLOCK: usize = 4096;
+/// 2^-13 and 2^13: BLOCK values scaled by 2^-13 sum without overflow.
+const SCALE_DOWN: f64 = 1.0 / 8192.0;
+const SCALE_UP: f64 = 8192.0;
 
 /// Moments of a set of values. `m2` is the sum of squared deviations from the mean
 /// (population variance = m2 / n). Merging follows Chan et al.; each chunk's own moments
@@ -214,7 +217,14 @@ impl Moments {
         let [sum, abs, pos] = t.total();
         let min = mn.iter().fold(f64::INFINITY, |a, &b| a.min(b));
         let max = mx.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-        let mean0 = sum / n;
+        let mut mean0 = sum / n;
+        if !mean0.is_finite() && min.is_finite() && max.is_finite() {
+            // Finite values whose sum overflows (near f64::MAX): sum them scaled by 2^-13
+            // (a block holds at most 4096 values, so the scaled sum cannot overflow); the
+            // mean itself is within the range.
+            let sc = psum_map(v, |x| x * SCALE_DOWN);
+            mean0 = sc / n * SCALE_UP;
+        }
         if !mean0.is_finite() {
             let m = Moments {
                 n: v.len() as u64,
@@ -231,10 +241,20 @@ impl Moments {
             t.push(leaf_dev(c, mean0));
         }
         let [sd, sd2] = t.total();
+        // Deviations near 2 f64::MAX overflow: the sum of squares is then beyond the
+        // range (inf, as numpy's), and the mean keeps its first-pass value.
         let m = Moments {
             n: v.len() as u64,
-            mean: mean0 + sd / n,
-            m2: (sd2 - sd * sd / n).max(0.0),
+            mean: if sd.is_finite() {
+                mean0 + sd / n
+            } else {
+                mean0
+            },
+            m2: if sd2.is_finite() && sd.is_finite() {
+                (sd2 - sd * sd / n).max(0.0)
+            } else {
+                f64::INFINITY
+            },
             min,
             max,
         };
@@ -253,7 +273,12 @@ impl Moments {
         let (na, nb) = (self.n as f64, o.n as f64);
         let n = na + nb;
         let d = o.mean - self.mean;
-        if self.mean.is_finite() && o.mean.is_finite() {
+        if self.mean.is_finite() && o.mean.is_finite() && !d.is_finite() {
+            // Means of opposite sign near f64::MAX: their difference overflows, so the
+            // squared-deviation term is beyond the range; weight the means directly.
+            self.mean = self.mean * (na / n) + o.mean * (nb / n);
+            self.m2 = f64::INFINITY;
+        } else if self.mean.is_finite() && o.mean.is_finite() {
             self.mean += d * (nb / n);
             self.m2 += o.m2 + d * d * (na * nb / n);
         } else {
@@ -278,6 +303,22 @@ impl Moments {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn near_max_values_keep_their_mean() {
+        let m = f64::MAX;
+        let v = [m, -m, m];
+        let a = Moments::of(&v);
+        // numpy: mean 5.99e307 (= MAX / 3), var inf.
+        assert_eq!(a.mean, m / 3.0);
+        assert_eq!(a.var(), f64::INFINITY);
+        let mut b = Moments::of(&[m, m]);
+        b.merge(&Moments::of(&[-m]));
+        assert!((b.mean - m / 3.0).abs() <= 1e-15 * m);
+        assert_eq!(b.var(), f64::INFINITY);
+        let c = Moments::of(&[m, m, m]);
+        assert_eq!((c.mean, c.var()), (m, 0.0));
+    }
 
     #[test]
     fn merge_matches_whole() {

@@ -1,5 +1,10 @@
 //! A compact little-endian encoding of the selector and count states, for pickling and
-//! for shipping partial states between processes (Dask). Versioned by a magic tag.
+//! for shipping partial states between processes (Dask).
+//!
+//! A state's bytes are a frame around a body: `HSSTATE1`, the body's length (u64), the
+//! body (its own magic tag, then the fields), and a CRC-32 of everything before it. A
+//! flipped bit or a truncated copy fails the checksum or the length and is refused on
+//! load, always; the body decoders alone (fuzzed) check structure, not integrity.
 
 use super::counts::{IntCounts, StrCounts};
 use super::moments::Moments;
@@ -8,6 +13,54 @@ use crate::error::{Error, Result};
 
 const MAGIC_SEL: &[u8; 8] = b"HSSEL02\0";
 const MAGIC_CNT: &[u8; 8] = b"HSCNT01\0";
+const MAGIC_FRAME: &[u8; 8] = b"HSSTATE1";
+
+/// Wrap a body in the frame (magic, length, body, CRC-32).
+fn frame(body: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 20);
+    out.extend_from_slice(MAGIC_FRAME);
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The body inside a frame, after checking its length and checksum.
+fn unframe(b: &[u8]) -> Result<&[u8]> {
+    if b.starts_with(MAGIC_SEL) || b.starts_with(MAGIC_CNT) {
+        return Err(Error::Value(
+            "cannot restore a headstart state: the bytes have no checksum (written by an \
+             older headstart): recompute the state"
+                .into(),
+        ));
+    }
+    if b.len() < 20 || &b[..8] != MAGIC_FRAME {
+        return Err(Error::Value(
+            "cannot restore a headstart state: these bytes are not a headstart state (or their \
+             start is corrupt)"
+                .into(),
+        ));
+    }
+    let (head, crc) = b.split_at(b.len() - 4);
+    let len = u64::from_le_bytes(head[8..16].try_into().map_err(|_| corrupt())?);
+    if len != (head.len() - 16) as u64 {
+        return Err(Error::Value(format!(
+            "cannot restore a headstart state: it says it holds {len} bytes but {} are here \
+             (truncated or corrupt)",
+            head.len() - 16
+        )));
+    }
+    let want = u32::from_le_bytes(crc.try_into().map_err(|_| corrupt())?);
+    if crc32fast::hash(head) != want {
+        return Err(Error::Value(
+            "cannot restore a headstart state: its checksum does not match (the bytes were \
+             corrupted in storage or transfer)"
+                .into(),
+        ));
+    }
+    Ok(&head[16..])
+}
 
 #[derive(Default)]
 struct W(Vec<u8>);
@@ -190,8 +243,18 @@ impl R<'_> {
     }
 }
 
-/// Encode a selector (its knowledge and the current pass's accumulation).
+/// Encode a selector (its knowledge and the current pass's accumulation), framed.
 pub fn selector_to_bytes(s: &Selector) -> Vec<u8> {
+    frame(selector_body(s))
+}
+
+/// Decode what [`selector_to_bytes`] wrote; a corrupt or truncated copy is an error.
+pub fn selector_from_bytes(b: &[u8]) -> Result<Selector> {
+    selector_from_body(unframe(b)?)
+}
+
+/// The unframed encoding of a selector.
+pub fn selector_body(s: &Selector) -> Vec<u8> {
     let mut w = W::default();
     w.0.extend_from_slice(MAGIC_SEL);
     w.f64s(&s.probs);
@@ -259,8 +322,8 @@ pub fn selector_to_bytes(s: &Selector) -> Vec<u8> {
     w.0
 }
 
-/// Decode what [`selector_to_bytes`] wrote.
-pub fn selector_from_bytes(b: &[u8]) -> Result<Selector> {
+/// Decode what [`selector_body`] wrote (structure checked, no checksum).
+pub fn selector_from_body(b: &[u8]) -> Result<Selector> {
     let mut r = R(b, BIN_BUDGET);
     if r.take(8)? != MAGIC_SEL {
         return Err(corrupt());
@@ -344,8 +407,18 @@ pub fn selector_from_bytes(b: &[u8]) -> Result<Selector> {
     Ok(s)
 }
 
-/// Encode class counts.
+/// Encode class counts, framed.
 pub fn counts_to_bytes(ints: &IntCounts, strs: &StrCounts, rows: u64) -> Result<Vec<u8>> {
+    Ok(frame(counts_body(ints, strs, rows)?))
+}
+
+/// Decode what [`counts_to_bytes`] wrote; a corrupt or truncated copy is an error.
+pub fn counts_from_bytes(b: &[u8]) -> Result<(IntCounts, StrCounts, u64)> {
+    counts_from_body(unframe(b)?)
+}
+
+/// The unframed encoding of class counts.
+pub fn counts_body(ints: &IntCounts, strs: &StrCounts, rows: u64) -> Result<Vec<u8>> {
     let mut w = W::default();
     w.0.extend_from_slice(MAGIC_CNT);
     w.u64(rows);
@@ -365,8 +438,8 @@ pub fn counts_to_bytes(ints: &IntCounts, strs: &StrCounts, rows: u64) -> Result<
     Ok(w.0)
 }
 
-/// Decode what [`counts_to_bytes`] wrote.
-pub fn counts_from_bytes(b: &[u8]) -> Result<(IntCounts, StrCounts, u64)> {
+/// Decode what [`counts_body`] wrote (structure checked, no checksum).
+pub fn counts_from_body(b: &[u8]) -> Result<(IntCounts, StrCounts, u64)> {
     let mut r = R(b, BIN_BUDGET);
     if r.take(8)? != MAGIC_CNT {
         return Err(corrupt());
@@ -429,7 +502,7 @@ mod tests {
     /// Decode and, when that succeeds, run passes over a few values (as the state_bytes
     /// fuzz target does): must not panic.
     fn use_decoded(b: &[u8]) {
-        if let Ok(mut s) = selector_from_bytes(b) {
+        if let Ok(mut s) = selector_from_body(b) {
             for _ in 0..20 {
                 s.update(&[0.0, 1.5, -2.0, 1e300]);
                 if !matches!(s.finish_pass(), Ok(true)) {
@@ -450,7 +523,7 @@ mod tests {
             0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff,
             0xff, 0xff, 0x08, 0x00, 0x00, 0x00, 0xde, 0xde,
         ];
-        assert!(counts_from_bytes(crash).is_err());
+        assert!(counts_from_body(crash).is_err());
         // Counts near u64::MAX merged with themselves saturate instead of overflowing.
         let mut ints = IntCounts::default();
         ints.add_one(3, u64::MAX - 1);
@@ -466,19 +539,19 @@ mod tests {
         // A zero count is never written, so reading one is corruption.
         let mut zero = IntCounts::default();
         zero.add_one(7, 1);
-        let mut b = counts_to_bytes(&zero, &StrCounts::default(), 0).unwrap();
+        let mut b = counts_body(&zero, &StrCounts::default(), 0).unwrap();
         let at = b.len() - 16;
         b[at..at + 8].copy_from_slice(&0u64.to_le_bytes());
-        assert!(counts_from_bytes(&b).is_err());
+        assert!(counts_from_body(&b).is_err());
         // state_bytes: a histogram length of 2^28 bins (a 2 GiB allocation) in 1150 bytes.
         let oom = include_bytes!("../../fuzz/regressions/state_bytes-oom-hist-len.bin");
-        assert!(selector_from_bytes(oom).is_err());
+        assert!(selector_from_body(oom).is_err());
         // state_bytes: a pass-1 histogram of 512 bins; adding values indexed it by key.
         let b = include_bytes!("../../fuzz/regressions/state_bytes-short-pass1-histogram.bin");
-        assert!(selector_from_bytes(b).is_err());
+        assert!(selector_from_body(b).is_err());
         // state_bytes: past pass 1 without pass-1 moments; finishing a pass expected them.
         let b = include_bytes!("../../fuzz/regressions/state_bytes-past-pass1-without-moments.bin");
-        assert!(selector_from_bytes(b).is_err());
+        assert!(selector_from_body(b).is_err());
         // state_bytes: a count above i64::MAX made ranks_for's clamp panic.
         let b = include_bytes!("../../fuzz/regressions/state_bytes-huge-count-ranks.bin");
         use_decoded(b);
@@ -486,6 +559,47 @@ mod tests {
         // state_bytes: a rank task with no ranks; finishing its pass indexed ranges[0].
         let b = include_bytes!("../../fuzz/regressions/state_bytes-rank-task-without-ranks.bin");
         use_decoded(b);
+    }
+
+    /// Every single-bit flip, every truncation and every appended byte of a framed state
+    /// is refused (a CRC-32 detects all single-bit errors); a legacy unframed body says so.
+    #[test]
+    fn corrupt_frames_are_refused() {
+        let v: Vec<f64> = (0..3000).map(|i| ((i * 31) % 97) as f64).collect();
+        let mut s = Selector::new(&[0.25], &[1.0]).unwrap();
+        s.update(&v);
+        let mut ints = IntCounts::default();
+        ints.add_one(3, 10);
+        ints.add_one(-1, 2);
+        let mut strs = StrCounts::default();
+        strs.add_n(b"cat", 4);
+        let sel = selector_to_bytes(&s);
+        let cnt = counts_to_bytes(&ints, &strs, 16).unwrap();
+        for (b, is_sel) in [(&sel, true), (&cnt, false)] {
+            let ok = |x: &[u8]| {
+                if is_sel {
+                    selector_from_bytes(x).is_ok()
+                } else {
+                    counts_from_bytes(x).is_ok()
+                }
+            };
+            assert!(ok(b));
+            for bit in 0..b.len() * 8 {
+                let mut c = b.clone();
+                c[bit / 8] ^= 1 << (bit % 8);
+                assert!(!ok(&c), "bit {bit} flipped was accepted");
+            }
+            for cut in 0..b.len() {
+                assert!(!ok(&b[..cut]), "truncated to {cut} bytes was accepted");
+            }
+            let mut longer = b.clone();
+            longer.push(0);
+            assert!(!ok(&longer));
+        }
+        let e = selector_from_bytes(&selector_body(&s))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("older headstart"), "{e}");
     }
 
     /// A real state with many quantiles stays far inside the decode's bin budget.

@@ -68,6 +68,15 @@ class Prepared:
         self.dtype = dtype
 
     def finish(self, stats, values=None, column=None) -> BiasInit:
+        outputs = None
+        if isinstance(stats, list):
+            outputs = len(stats)
+        elif getattr(stats, "positives", None) is not None:
+            outputs = len(stats.positives)
+        if outputs == 0:
+            raise HeadstartError(
+                "the targets have 0 columns: there is no output to initialise (an (N, 0) array?)"
+            )
         return bias_from_stats(
             stats,
             self.spec,

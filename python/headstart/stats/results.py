@@ -13,7 +13,77 @@ from .._core import HeadstartError
 
 __all__ = ["QUANTILE_METHODS", "ClassificationStats", "MultilabelStats", "RegressionStats"]
 
-QUANTILE_METHODS = ("linear", "lower", "higher", "midpoint", "nearest", "inverted_cdf")
+QUANTILE_METHODS = (
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "linear",
+    "median_unbiased",
+    "normal_unbiased",
+    "lower",
+    "higher",
+    "midpoint",
+    "nearest",
+)
+# (alpha, beta) of the continuous methods: virtual index n q + alpha + q (1 - alpha - beta) - 1.
+_PLOTTING_POSITIONS = {
+    "interpolated_inverted_cdf": (0.0, 1.0),
+    "hazen": (0.5, 0.5),
+    "weibull": (0.0, 0.0),
+    "linear": (1.0, 1.0),
+    "median_unbiased": (1.0 / 3.0, 1.0 / 3.0),
+    "normal_unbiased": (3.0 / 8.0, 3.0 / 8.0),
+}
+
+
+def quantile_plan(n: int, q: float, method: str):
+    """numpy's rule for the q-quantile of n sorted values: ``(lo, hi, gamma)``, the two
+    0-based ranks and the weight of ``hi`` (``_lerp(x[lo], x[hi], gamma)``; gamma 0 reads
+    ``x[lo]`` alone). The same index arithmetic as ``np.quantile`` in float64, so the
+    result is bit-identical to it."""
+    last = n - 1
+    if method in ("inverted_cdf", "closest_observation"):
+        h = n * q - 1.0 - (0.5 if method == "closest_observation" else 0.0)
+        lo = math.floor(h)
+        g = h - lo
+        if method == "inverted_cdf":
+            k = lo if g == 0 else lo + 1
+        else:  # round half to the even 1-based order statistic
+            k = lo if (g == 0 and lo % 2 == 1) else lo + 1
+        k = min(max(k, 0), last)
+        return k, k, 0.0
+    if method == "lower":
+        k = math.floor(last * q)
+        return k, k, 0.0
+    if method == "higher":
+        k = math.ceil(last * q)
+        return k, k, 0.0
+    if method == "nearest":
+        k = int(np.around(last * q))
+        return k, k, 0.0
+    if method == "midpoint":
+        lo, hi = math.floor(last * q), math.ceil(last * q)
+        return lo, hi, (0.0 if lo == hi else 0.5)
+    if method == "averaged_inverted_cdf":
+        h = n * q - 1.0
+    else:
+        a, b = _PLOTTING_POSITIONS[method]
+        h = n * q + (a + q * (1.0 - a - b)) - 1.0
+    if method == "linear":
+        h = last * q
+    if h < 0:
+        return 0, 0, 0.0
+    if h >= last:
+        return last, last, 0.0
+    lo = math.floor(h)
+    g = h - lo
+    if method == "averaged_inverted_cdf":
+        g = 0.5 if g == 0 else 1.0
+    return lo, lo + 1, g
+
 
 # --------------------------------------------------------------------------- results
 
@@ -163,8 +233,14 @@ class RegressionStats:
 
     @property
     def median(self) -> float:
+        """np.median bit for bit: the mean of the middle value(s), a sum that starts at
+        +0.0 (so a median of signed zeros is +0.0, as numpy's); where a + b overflows
+        (values near the float64 maximum) a / 2 + b / 2, where numpy returns inf."""
         a, b = self.median_low, self.median_high
-        return a if a == b else (a + b) / 2
+        if a == b:
+            return a + 0.0
+        m = (a + b) / 2
+        return m if math.isfinite(m) else a / 2 + b / 2
 
     def _zero(self):
         z = self._s.zero_losses()
@@ -215,23 +291,9 @@ class RegressionStats:
                 f"quantile {q} was not requested: pass quantiles=[{q}] to scan (exactness "
                 "needs to know the ranks before the second pass)"
             )
-        n = self.n
-        if method == "inverted_cdf":
-            k = min(max(math.ceil(n * q) - 1, 0), n - 1)
-            return self._order(k)
-        h = (n - 1) * q
-        lo, hi = math.floor(h), math.ceil(h)
-        g = h - lo
-        if method == "lower":
-            return self._order(lo)
-        if method == "higher":
-            return self._order(hi)
-        if method == "nearest":
-            return self._order(int(round(h)))
-        a, b = self._order(lo), self._order(hi)
-        if method == "midpoint":
-            return a if g == 0 else _lerp(a, b, 0.5)
-        return _lerp(a, b, g)
+        lo, hi, g = quantile_plan(self.n, q, method)
+        a = self._order(lo)
+        return a if g == 0 else _lerp(a, self._order(hi), g)
 
     def quantile_bounds(self, q: float):
         """(lower, upper): the exact value of the q-quantile (method 'lower') lies in it.

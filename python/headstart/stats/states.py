@@ -8,6 +8,7 @@ Dask partitions combine into the same answer.
 from __future__ import annotations
 
 import math
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -103,13 +104,17 @@ class RegressionState:
         return RegressionStats(self._s, skipped=self.skipped, passes=self._s.pass_number - 1)
 
     def __getstate__(self):
-        return {"s": self._s.to_bytes(), "nan": self.nan, "skipped": self.skipped}
+        return pack_state(self._s.to_bytes(), self.nan, self.skipped)
 
     def __setstate__(self, d):
-        self._s = _core.RegState.from_bytes(d["s"])
-        self.nan = d["nan"]
-        self.skipped = d["skipped"]
+        core, self.nan, self.skipped = unpack_state(d)
+        self._s = _core.RegState.from_bytes(core)
         self._seen = 0
+
+    def __reduce__(self):
+        # A call with the checked fields, not an object patched after creation: a
+        # corrupt pickle cannot yield a half-made state.
+        return (_restore, ("RegressionState", self.__getstate__()))
 
 
 class ClassCounts:
@@ -261,13 +266,56 @@ class ClassCounts:
         )
 
     def __getstate__(self):
-        return {"s": self._s.to_bytes(), "nan": self.nan, "skipped": self.skipped}
+        return pack_state(self._s.to_bytes(), self.nan, self.skipped)
 
     def __setstate__(self, d):
-        self._s = _core.ClassState.from_bytes(d["s"])
-        self.nan = d["nan"]
-        self.skipped = d["skipped"]
+        core, self.nan, self.skipped = unpack_state(d)
+        self._s = _core.ClassState.from_bytes(core)
         self._seen = 0
+
+    def __reduce__(self):
+        # A call with the checked fields, not an object patched after creation: a
+        # corrupt pickle cannot yield a half-made state.
+        return (_restore, ("ClassCounts", self.__getstate__()))
+
+
+def pack_state(core: bytes, nan: str, skipped: int) -> dict:
+    """A state's pickle: the core's framed bytes (length + CRC-32 inside) and the Python
+    fields, under one more CRC-32, so no bit of it can change without an error on load."""
+    return {"s": core, "nan": nan, "skipped": int(skipped), "crc": _crc(core, nan, skipped)}
+
+
+def _crc(core, nan, skipped) -> int:
+    return zlib.crc32(bytes(core) + str(nan).encode() + int(skipped).to_bytes(8, "little"))
+
+
+def unpack_state(d):
+    try:
+        core, nan, skipped, crc = d["s"], d["nan"], d["skipped"], d["crc"]
+        ok = (
+            isinstance(core, bytes)
+            and nan in ("raise", "skip")
+            and isinstance(skipped, int)
+            and 0 <= skipped < 2**64
+            and crc == _crc(core, nan, skipped)
+        )
+    except (KeyError, TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise HeadstartError(
+            "cannot restore a headstart state: the pickle is corrupt or was written by an "
+            "older headstart (its checksum does not match): recompute the state"
+        )
+    return core, nan, skipped
+
+
+def _restore(name, d):
+    cls = {"RegressionState": RegressionState, "ClassCounts": ClassCounts}.get(name)
+    if cls is None:
+        raise HeadstartError(f"cannot restore a headstart state: unknown kind {name!r}")
+    obj = cls.__new__(cls)
+    obj.__setstate__(d)
+    return obj
 
 
 def huber_deltas(huber_delta):

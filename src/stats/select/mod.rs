@@ -554,6 +554,25 @@ pub fn ranks_for(q: f64, n: u64) -> Vec<u64> {
     v
 }
 
+/// Every 0-based rank one of numpy's 13 quantile methods may read for q over n values.
+/// Their virtual indices (Hyndman & Fan 1-9 and lower / higher / nearest / midpoint) all
+/// lie in [nq - 1.5, nq], so the ranks floor(nq) - 2 ..= floor(nq) + 1 (clipped) hold
+/// every floor and floor + 1 they interpolate between, with room for rounding.
+pub fn quantile_ranks(q: f64, n: u64) -> Vec<u64> {
+    let mut v = ranks_for(q, n);
+    if n == 0 {
+        return v;
+    }
+    let top = (n - 1) as f64;
+    let base = (n as f64 * q).floor();
+    let lo = (base - 2.0).clamp(0.0, top) as u64;
+    let hi = (base + 1.0).clamp(0.0, top) as u64;
+    v.extend(lo..=hi);
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 impl Selector {
     /// A selector for the median, the quantiles `probs` (in [0, 1]) and the Huber
     /// location for each delta in `deltas` (> 0).
@@ -624,7 +643,7 @@ impl Selector {
             if n > 0 {
                 let mut ranks: Vec<u64> = vec![(n - 1) / 2, n / 2];
                 for &q in &self.probs {
-                    ranks.extend(ranks_for(q, n));
+                    ranks.extend(quantile_ranks(q, n));
                 }
                 ranks.sort_unstable();
                 ranks.dedup();
@@ -774,7 +793,12 @@ impl Selector {
                 // dev_sums is asked about (the first rank's value, e.g. the minimum, as
                 // reference overflowed the sums of data near f64::MAX; found by the
                 // selector fuzz target).
-                let mid = values.len() / 2;
+                // The median's rank (always requested) when present: other quantiles'
+                // neighbouring ranks must not pull the reference away from it.
+                let med = cum.saturating_sub(1) / 2;
+                let mid = ranks
+                    .partition_point(|&k| k < med)
+                    .min(values.len().saturating_sub(1));
                 let Some(&(klo, khi, _)) = ranges.get(mid).or(ranges.first()) else {
                     // Only a decoded (corrupt) state has a rank task with no ranks.
                     return Err(Error::Value(
