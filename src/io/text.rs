@@ -715,11 +715,12 @@ pub(crate) fn parse_value(
 /// Values buffered from the start of a file: the sample a speculative pass-2 plan is
 /// built from (and the whole data when the file is smaller).
 const SAMPLE: usize = 1 << 21;
-/// A speculation whose windows collect more than this many values (32 MiB) is abandoned
-/// and the file read again instead: the memory bound of a scan, whatever the file's size.
-/// (At 1 << 24 the windows of a Huber + quantiles scan grew with the file, 124 -> 184 MB
-/// VmHWM from 0.3 to 1.2 GB and on towards 256 MB.)
-const SPEC_LIMIT: usize = 1 << 22;
+/// A speculation whose windows collect more than this many values (16 MiB; their vectors
+/// and the adoption's sort may take about three times that) is abandoned and the file
+/// read again instead: the memory bound of a scan, whatever the file's size. (At 1 << 24
+/// a Huber scan's peak grew with the file, 127 -> 163 MB VmHWM from 0.3 to 1.2 GB and on
+/// towards ~300 MB; at 1 << 22 it still reached 202 MB at 1.2 GB.)
+const SPEC_LIMIT: usize = 1 << 21;
 
 /// One parsed block: values, missing values skipped, records, bytes.
 type Parsed = (Vec<f64>, u64, u64, u64);

@@ -274,7 +274,10 @@ class RegressionStats:
         self._need()
         if not self.exact:
             return math.nan
-        nlt, slt, _, ngt, sgt = self._s.dev_sums(self.median)
+        lo, hi = self.median_low, self.median_high
+        # at the data point itself when the middle values are equal (the median may be
+        # +0.0 where the data hold -0.0: the same point, another key in the core)
+        nlt, slt, _, ngt, sgt = self._s.dev_sums(lo if lo == hi else self.median)
         return (slt + sgt) / self.n
 
     def quantile(self, q: float, method: str = "linear") -> float:
