@@ -269,7 +269,7 @@ def test_quantile_method_names_are_numpys():
         hs.scan(np.arange(5.0), quantiles=[0.5]).quantile(0.5, "bogus")
 
 
-@pytest.mark.parametrize("loss", ["bce", "mse"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "bce", "mse"])
 def test_zero_columns_is_an_error_not_nan(loss):
     with pytest.raises(HeadstartError, match="0 columns"):
         hs.bias_init(np.zeros((5, 0)), loss)
