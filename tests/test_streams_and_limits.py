@@ -273,3 +273,32 @@ def test_quantile_method_names_are_numpys():
 def test_zero_columns_is_an_error_not_nan(loss):
     with pytest.raises(HeadstartError, match="0 columns"):
         hs.bias_init(np.zeros((5, 0)), loss)
+
+
+SHRINK = """
+import os, sys, numpy as np, headstart as hs
+p, kind = sys.argv[1], sys.argv[2]
+n = 40_000_000
+a = (np.arange(n) % 1000).astype({"int64": np.int64, "int32": np.int32}.get(kind, np.float64))
+np.save(p, a)
+state = {"cut": False}
+def cut(pass_no, done, total):
+    if not state["cut"]:
+        state["cut"] = True
+        os.truncate(p, 4096)  # another process rewrote the file under the scan
+try:
+    if kind != "float":
+        hs.scan(p, kind="classification", progress=cut)
+    else:
+        hs.scan(p, kind="regression", progress=cut)
+except OSError as e:
+    print("OSError:", e)
+"""
+
+
+@pytest.mark.parametrize("kind", ["float", "int32", "int64"])
+def test_npy_truncated_while_scanned_is_an_error_not_sigbus(tmp_path, kind):
+    r = _run(SHRINK.replace("sys.argv[1]", repr(str(tmp_path / "y.npy"))).replace(
+        "sys.argv[2]", repr(kind)))
+    assert r.returncode == 0, (r.returncode, r.stderr[-500:])  # -7 would be SIGBUS
+    assert "the file shrank to 4096 bytes while being read" in r.stdout, r.stdout

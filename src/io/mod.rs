@@ -66,6 +66,23 @@ pub struct ScanInfo {
 /// Drop the resident pages of bytes [a, b) of a read-only file map (whole pages inside the
 /// range only), so a scan's resident set does not grow with the file; the page cache still
 /// serves the next pass.
+/// A mapped file that shrank since it was mapped would fault (SIGBUS) on the missing
+/// pages: checked before each batch of tasks, it stops the scan with an error instead (a
+/// truncation racing the check still can fault; see the closing note of the robustness
+/// issue).
+pub(crate) fn check_not_shrunk(path: &str, need: usize) -> crate::error::Result<()> {
+    let now = std::fs::metadata(path)
+        .map_err(|e| crate::error::Error::io(path, &e))?
+        .len() as usize;
+    if now < need {
+        return Err(crate::error::Error::Io(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{path}: the file shrank to {now} bytes while being read ({need} expected)"),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn release_pages(map: &memmap2::Mmap, a: usize, b: usize) {
     let page = 4096usize;
     let a = a.div_ceil(page) * page;

@@ -256,6 +256,11 @@ impl Npy {
         release_pages(&self.map, self.offset + r0 * row, self.offset + r1 * row);
     }
 
+    /// Bytes the mapped file must still hold.
+    fn need(&self) -> usize {
+        self.offset + self.rows * self.cols * self.kind.size()
+    }
+
     fn check_col(&self, col: usize) -> Result<()> {
         if col >= self.cols {
             return Err(Error::Value(format!(
@@ -288,6 +293,7 @@ impl Npy {
             let pass = info.passes;
             let mut skipped = 0u64;
             for batch in tasks.chunks(threads) {
+                super::check_not_shrunk(&self.path, self.need())?;
                 let plan = &sel.plan;
                 let parts: Vec<Result<(PassAcc, u64)>> = pool.install(|| {
                     batch
@@ -361,6 +367,7 @@ impl Npy {
         let starts: Vec<usize> = (0..self.rows).step_by(CHUNK).collect();
         let mut total = IntCounts::default();
         for batch in starts.chunks(2 * pool.current_num_threads().max(1)) {
+            super::check_not_shrunk(&self.path, self.need())?;
             let parts: Vec<Result<IntCounts>> = pool.install(|| {
                 batch
                     .par_iter()

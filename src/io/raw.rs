@@ -235,20 +235,7 @@ impl RawFile {
         let mut total = IntCounts::default();
         let need = self.offset + self.n * self.dtype.size();
         for batch in starts.chunks(2 * pool.current_num_threads().max(1)) {
-            // A file that shrank since it was mapped would fault on the missing pages:
-            // stop with an error instead (a truncation racing this check still can).
-            let now = std::fs::metadata(&self.path)
-                .map_err(|e| Error::io(&self.path, &e))?
-                .len() as usize;
-            if now < need {
-                return Err(Error::Io(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "{}: the file shrank to {now} bytes while being read ({need} expected)",
-                        self.path
-                    ),
-                ));
-            }
+            super::check_not_shrunk(&self.path, need)?;
             let parts: Vec<TaskCounts> = pool.install(|| {
                 batch
                     .par_iter()

@@ -398,7 +398,15 @@ def _scan_file_named(src: FileSource, kind, qs, deltas, nan, label_sep, progress
                 col = 0 if src.column is None else int(src.column)
                 flat = a if a.ndim == 1 else a[:, col]
                 cc = ClassCounts(nan=nan)
+                need = os.path.getsize(src.path)
                 for i in range(0, flat.shape[0], 4 * CHUNK):
+                    # a file that shrank under its memory map would fault (SIGBUS)
+                    now = os.path.getsize(src.path)
+                    if now < need:
+                        raise OSError(
+                            f"{src.shown}: the file shrank to {now} bytes while being read "
+                            f"({need} expected)"
+                        )
                     cc.update(np.ascontiguousarray(flat[i : i + 4 * CHUNK]))
                     if cb:
                         cb(1, min(i + 4 * CHUNK, flat.shape[0]), flat.shape[0])
