@@ -44,7 +44,25 @@ def _float_chunk(chunk, nan: str, offset: int = 0):
     return a, 0
 
 
-class RegressionState:
+class _Checked:
+    """Pickling of a state: the core's framed bytes and the Python fields under a CRC-32
+    (:func:`pack_state`), restored by a call with checked fields (``_restore``), never an
+    object patched after creation, so a corrupt pickle cannot yield a half-made state.
+    Subclasses name their core type (``_core_type``)."""
+
+    def __getstate__(self):
+        return pack_state(self._s.to_bytes(), self.nan, self.skipped)
+
+    def __setstate__(self, d):
+        core, self.nan, self.skipped = unpack_state(d)
+        self._s = self._core_type().from_bytes(core)
+        self._seen = 0
+
+    def __reduce__(self):
+        return (_restore, (type(self).__name__, self.__getstate__()))
+
+
+class RegressionState(_Checked):
     """Mergeable, picklable state of the regression statistics of one column.
 
     Feed every chunk with ``update``; ``finish_pass()`` returns True when the exact median,
@@ -52,6 +70,10 @@ class RegressionState:
     again, in any chunking), False when done. ``fresh()`` gives an empty state of the same
     pass for another worker; ``merge`` adds a worker's state; ``result()`` the statistics.
     """
+
+    @staticmethod
+    def _core_type():
+        return _core.RegState
 
     def __init__(self, quantiles=(), huber_delta=None, *, nan="raise", _state=None):
         if nan not in ("raise", "skip"):
@@ -103,22 +125,13 @@ class RegressionState:
             )
         return RegressionStats(self._s, skipped=self.skipped, passes=self._s.pass_number - 1)
 
-    def __getstate__(self):
-        return pack_state(self._s.to_bytes(), self.nan, self.skipped)
 
-    def __setstate__(self, d):
-        core, self.nan, self.skipped = unpack_state(d)
-        self._s = _core.RegState.from_bytes(core)
-        self._seen = 0
-
-    def __reduce__(self):
-        # A call with the checked fields, not an object patched after creation: a
-        # corrupt pickle cannot yield a half-made state.
-        return (_restore, ("RegressionState", self.__getstate__()))
-
-
-class ClassCounts:
+class ClassCounts(_Checked):
     """Mergeable, picklable class counts: integer labels (any integer dtype) or strings."""
+
+    @staticmethod
+    def _core_type():
+        return _core.ClassState
 
     def __init__(self, *, nan="raise", _state=None):
         if nan not in ("raise", "skip"):
@@ -264,19 +277,6 @@ class ClassCounts:
         return ClassificationStats(
             typed.classes, typed.counts, skipped, source, column, names=names, notes=notes
         )
-
-    def __getstate__(self):
-        return pack_state(self._s.to_bytes(), self.nan, self.skipped)
-
-    def __setstate__(self, d):
-        core, self.nan, self.skipped = unpack_state(d)
-        self._s = _core.ClassState.from_bytes(core)
-        self._seen = 0
-
-    def __reduce__(self):
-        # A call with the checked fields, not an object patched after creation: a
-        # corrupt pickle cannot yield a half-made state.
-        return (_restore, ("ClassCounts", self.__getstate__()))
 
 
 def pack_state(core: bytes, nan: str, skipped: int) -> dict:
