@@ -263,7 +263,7 @@ def _loss_rows():
             "cross_entropy-weight-len",
             lambda: hs.cross_entropy(X, Y, weight=[1.0]),
             ValueError,
-            r"weight has 1 entries for 3 classes",
+            r"weight must be a 1-D array with one entry per class \(3\), got shape \(1,\)",
         ),
         row(
             "cross_entropy-label-smoothing",

@@ -10,6 +10,7 @@ the logits and peak memory stays at one array.
 from __future__ import annotations
 
 import operator
+import warnings
 
 import numpy as np
 
@@ -26,6 +27,8 @@ def _float_input(x, name):
         raise TypeError(
             f"{name}: input must be a float16, float32 or float64 array of logits, got {a.dtype}"
         )
+    if not a.dtype.isnative:  # big-endian '>f4' from np.load / np.frombuffer / FITS
+        a = a.astype(a.dtype.newbyteorder("="))
     cdt = np.dtype(np.float32) if a.dtype == np.float16 else a.dtype
     return a, cdt
 
@@ -33,6 +36,35 @@ def _float_input(x, name):
 def _check_reduction(reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _legacy(size_average, reduce, reduction):
+    """torch's deprecated ``size_average`` / ``reduce`` slots, read as torch reads them
+    (``torch.nn._reduction.legacy_get_string``): when either is given it decides the
+    reduction, with torch's warning. The slots are there so that calls passing later
+    arguments by position (``cross_entropy(x, t, w, None, 3)``) mean what they mean in torch."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    ret = "mean" if (size_average and reduce) else ("sum" if reduce else "none")
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return ret
+
+
+def _class_weight(weight, c, name):
+    """torch's class weight: a 1-D array of C entries (a (C, 1) or 0-d one is an error there)."""
+    w = np.asarray(weight, dtype=np.float64)
+    if w.ndim != 1 or w.shape[0] != c:
+        raise ValueError(
+            f"{name}: weight must be a 1-D array with one entry per class ({c}), "
+            f"got shape {w.shape}"
+        )
+    return w
 
 
 def _class_last(a, c_axis):
@@ -57,7 +89,9 @@ def cross_entropy(
     input,
     target,
     weight=None,
+    size_average=None,
     ignore_index=-100,
+    reduce=None,
     reduction="mean",
     label_smoothing=0.0,
     *,
@@ -81,8 +115,10 @@ def cross_entropy(
     Returns the loss (a numpy scalar of the input dtype, or an array for ``'none'``), or
     ``(loss, grad)`` with ``return_grad=True`` / ``grad_out=``. NaN in the input propagates
     to that row's loss and gradient; a row holding ``+inf`` gives inf/NaN like torch.
-    Targets out of range raise IndexError (torch does the same).
+    Targets out of range raise IndexError (torch does the same). ``size_average`` and
+    ``reduce`` are torch's deprecated slots (see the README), kept so positional calls match.
     """
+    reduction = _legacy(size_average, reduce, reduction)
     _check_reduction(reduction)
     x, cdt = _float_input(input, "cross_entropy")
     if x.ndim == 0:
@@ -101,7 +137,14 @@ def cross_entropy(
         ts = t.reshape(1, -1) if single else t
         tbuf = np.ascontiguousarray(_class_last(ts, c_axis), dtype=cdt).reshape(-1, c)
         _check_probs(tbuf)
-        ignore = ignore_index
+        ignore = _ignore_index(ignore_index)
+        if ignore >= 0:
+            # torch: "ignore_index is not supported for floating point target"; a
+            # negative one (the default -100) matches no class and is accepted.
+            raise ValueError(
+                f"cross_entropy: ignore_index={ignore_index!r} cannot apply to probability "
+                "targets (it selects class-index rows); leave it at the default"
+            )
     else:
         if t.dtype.kind not in "iu":
             raise TypeError(
@@ -120,17 +163,10 @@ def cross_entropy(
                 f"cross_entropy: target {int(ts.max())} is out of range (class indices fit int64)"
             )
         tbuf = np.ascontiguousarray(ts, dtype=np.int64).reshape(-1)
-        try:
-            ignore = operator.index(ignore_index)  # torch: an int; 1.5 is a TypeError
-        except TypeError:
-            raise TypeError(
-                f"cross_entropy: ignore_index must be an integer, got {ignore_index!r}"
-            ) from None
+        ignore = _ignore_index(ignore_index)
     w = None
     if weight is not None:
-        w = np.asarray(weight, dtype=np.float64).reshape(-1)
-        if w.shape[0] != c:
-            raise ValueError(f"cross_entropy: weight has {w.shape[0]} entries for {c} classes")
+        w = _class_weight(weight, c, "cross_entropy")
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
 
@@ -209,6 +245,13 @@ def cross_entropy(
     return loss, g.astype(x.dtype, copy=False)
 
 
+def _ignore_index(v):
+    try:
+        return operator.index(v)  # torch: an int; 1.5 is a TypeError
+    except TypeError:
+        raise TypeError(f"cross_entropy: ignore_index must be an integer, got {v!r}") from None
+
+
 def _check_probs(t):
     """Probability targets: no negative entry, rows summing to 1 (say which row)."""
     if t.size == 0:
@@ -251,42 +294,50 @@ def _elementwise(
         raise ValueError(
             f"{name}: target of shape {t.shape} does not broadcast to input shape {x.shape}"
         ) from None
-    xbuf = x if (x.dtype == cdt and x.flags.c_contiguous) else np.ascontiguousarray(x, cdt)
-    tbuf = np.ascontiguousarray(t, dtype=cdt)
+    # np.asarray(order="C"), not np.ascontiguousarray: that one turns 0-d into (1,).
+    xbuf = x if (x.dtype == cdt and x.flags.c_contiguous) else np.asarray(x, cdt, order="C")
+    tbuf = np.asarray(t, dtype=cdt, order="C")
     wbuf = None
     if weight is not None:
         w = np.asarray(weight)
         try:
-            wbuf = np.ascontiguousarray(np.broadcast_to(w, x.shape), dtype=cdt)
+            wbuf = np.asarray(np.broadcast_to(w, x.shape), dtype=cdt, order="C")
         except ValueError:
             raise ValueError(
                 f"{name}: weight of shape {w.shape} does not broadcast to input shape {x.shape}"
             ) from None
     pw = None
     if pos_weight is not None:
-        p = np.asarray(pos_weight, dtype=np.float64).reshape(-1)
-        k = x.shape[-1] if x.ndim else 1
-        if p.shape[0] == 1 and k != 1:
-            p = np.repeat(p, k)
-        if p.shape[0] != k:
+        p = np.asarray(pos_weight)
+        if p.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: pos_weight must be numeric, got {p.dtype}")
+        p = p.astype(np.float64)
+        try:
+            fits = np.broadcast_shapes(p.shape, x.shape) == x.shape
+        except ValueError:
+            fits = False
+        if not fits:
             raise ValueError(
-                f"{name}: pos_weight has {p.shape[0]} entries; expected {k} (the input's "
-                "last dimension)"
+                f"{name}: pos_weight of shape {p.shape} does not broadcast to input shape "
+                f"{x.shape} (torch broadcasts it by shape: one entry per class of the last "
+                "dimension is shape (C,))"
             )
-        pw = p.tolist()
+        lead = 0
+        while lead < p.ndim - 1 and p.shape[lead] == 1:
+            lead += 1
+        p = p.reshape(p.shape[lead:])
+        if p.ndim > 1 or (p.ndim == 1 and x.ndim == 0):
+            # Varies along more than the last axis: torch's broadcast, evaluated in float64.
+            return _bce_broadcast(name, x, t, weight, p, reduction, return_grad, grad_out)
+        k = x.shape[-1] if x.ndim else 1
+        # no elements, nothing to weigh (torch: NaN mean, 0 sum); the kernel wants C > 0
+        pw = np.broadcast_to(p, (k,)).tolist() if x.size else None
     per = np.empty(x.shape, dtype=cdt) if reduction == "none" else None
     want_grad = return_grad or grad_out is not None
     into_out = False
     gbuf = None
     if grad_out is not None:
-        if not isinstance(grad_out, np.ndarray):
-            raise TypeError(f"{name}: grad_out must be a numpy array")
-        if grad_out.shape != x.shape or grad_out.dtype != x.dtype:
-            raise ValueError(
-                f"{name}: grad_out must have the input's shape {x.shape} and dtype {x.dtype}"
-            )
-        if not grad_out.flags.writeable:
-            raise ValueError(f"{name}: grad_out is read-only")
+        _check_grad_out(name, grad_out, x)
         if grad_out.dtype == cdt and grad_out.flags.c_contiguous:
             if grad_out is input and xbuf is input:
                 gbuf = xbuf
@@ -318,19 +369,85 @@ def _elementwise(
     return loss, gbuf.astype(x.dtype, copy=False)
 
 
+def _bce_broadcast(name, x, t, weight, pw, reduction, return_grad, grad_out):
+    """BCE with logits for a ``pos_weight`` that varies along more than the last axis
+    (e.g. (N, 1) per sample), broadcast as torch broadcasts it. The same stable formula
+    as the kernels, in float64 numpy: this shape is rare, the kernels take one weight per
+    column."""
+    with np.errstate(all="ignore"):
+        xd = x.astype(np.float64)
+        y = np.broadcast_to(t, x.shape).astype(np.float64)
+        p = np.broadcast_to(pw, x.shape)
+        w = 1.0 if weight is None else np.broadcast_to(np.asarray(weight, np.float64), x.shape)
+        c = 1.0 + (p - 1.0) * y
+        e = np.exp(-np.abs(xd))
+        lp = np.log1p(e)
+        per = w * np.where(xd >= 0, (1.0 - y) * xd + c * lp, xd * (1.0 - y - c) + c * lp)
+        n = per.size
+        if reduction == "none":
+            loss = _to_dtype(per, x.dtype)
+            loss = loss[()] if loss.ndim == 0 else loss
+        else:
+            total = per.sum()
+            loss = _scalar(total / n if reduction == "mean" else total, x.dtype)
+        if not (return_grad or grad_out is not None):
+            return loss
+        sig = np.where(xd >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        g = w * (sig * c - p * y)
+        if reduction == "mean":
+            g = g / n
+    g = _to_dtype(g, x.dtype)
+    if grad_out is not None:
+        _check_grad_out(name, grad_out, x)
+        np.copyto(grad_out, g)
+        return loss, grad_out
+    return loss, g
+
+
+def _check_grad_out(name, grad_out, x):
+    if not isinstance(grad_out, np.ndarray):
+        raise TypeError(f"{name}: grad_out must be a numpy array")
+    if grad_out.shape != x.shape or grad_out.dtype != x.dtype:
+        raise ValueError(
+            f"{name}: grad_out must have the input's shape {x.shape} and dtype {x.dtype}"
+        )
+    if not grad_out.flags.writeable:
+        raise ValueError(f"{name}: grad_out is read-only")
+
+
 _GRAD_DOC = """
     With ``return_grad=True`` (or ``grad_out=``) returns ``(loss, grad)``, ``grad`` being
     d(reduced loss)/d(input) as torch autograd gives it; ``grad_out`` may be the input itself.
     ``target`` must broadcast to the input's shape. ``'mean'`` averages over all elements."""
 
 
-def l1_loss(input, target, reduction="mean", *, return_grad=False, grad_out=None):
+def l1_loss(
+    input,
+    target,
+    size_average=None,
+    reduce=None,
+    reduction="mean",
+    *,
+    return_grad=False,
+    grad_out=None,
+):
     """Mean absolute error ``|input - target|`` (torch ``F.l1_loss``); gradient sign(r), 0 at 0."""
+    reduction = _legacy(size_average, reduce, reduction)
     return _elementwise("l1", "l1_loss", input, target, reduction, return_grad, grad_out)
 
 
-def mse_loss(input, target, reduction="mean", *, return_grad=False, grad_out=None):
+def mse_loss(
+    input,
+    target,
+    size_average=None,
+    reduce=None,
+    reduction="mean",
+    *,
+    return_grad=False,
+    grad_out=None,
+):
     """Squared error ``(input - target)**2`` (torch ``F.mse_loss``; not optax's 0.5 r^2)."""
+    reduction = _legacy(size_average, reduce, reduction)
     return _elementwise("mse", "mse_loss", input, target, reduction, return_grad, grad_out)
 
 
@@ -342,8 +459,19 @@ def huber_loss(input, target, reduction="mean", delta=1.0, *, return_grad=False,
     )
 
 
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0, *, return_grad=False, grad_out=None):
+def smooth_l1_loss(
+    input,
+    target,
+    size_average=None,
+    reduce=None,
+    reduction="mean",
+    beta=1.0,
+    *,
+    return_grad=False,
+    grad_out=None,
+):
     """Smooth L1 (torch ``F.smooth_l1_loss``) = Huber_beta / beta; beta = 0 gives L1."""
+    reduction = _legacy(size_average, reduce, reduction)
     return _elementwise(
         "smooth_l1", "smooth_l1_loss", input, target, reduction, return_grad, grad_out, param=beta
     )
@@ -367,7 +495,9 @@ def poisson_nll_loss(
     target,
     log_input=True,
     full=False,
+    size_average=None,
     eps=1e-8,
+    reduce=None,
     reduction="mean",
     *,
     return_grad=False,
@@ -378,6 +508,7 @@ def poisson_nll_loss(
     ``log_input=True``: exp(input) - target * input. ``log_input=False``:
     input - target * log(input + eps). ``full=True`` adds torch's Stirling term
     target log target - target + 0.5 log(2 pi target) where target > 1 (no gradient)."""
+    reduction = _legacy(size_average, reduce, reduction)
     kind = "poisson_log" if log_input else "poisson"
     return _elementwise(
         kind,
@@ -396,6 +527,8 @@ def binary_cross_entropy_with_logits(
     input,
     target,
     weight=None,
+    size_average=None,
+    reduce=None,
     reduction="mean",
     pos_weight=None,
     *,
@@ -410,7 +543,10 @@ def binary_cross_entropy_with_logits(
     y = 0: 1.3e-18, torch 0). Infinite logits: NaN where that formula is 0 * inf (as torch),
     +inf where the loss tends to +inf (x = -inf, y = 1; torch gives NaN there).
     ``weight`` broadcasts to the input; ``pos_weight`` has one entry per class of the last
-    dimension. ``'mean'`` is over all elements and is not normalised by the weights."""
+    dimension (shape (C,)), or any shape that broadcasts to the input (torch's rule:
+    (N, 1) weighs each sample). ``'mean'`` is over all elements and is not normalised by
+    the weights."""
+    reduction = _legacy(size_average, reduce, reduction)
     return _elementwise(
         "bce",
         "binary_cross_entropy_with_logits",
@@ -451,24 +587,30 @@ __all__ += [
 def _hinge(kind, name, input, target, p, margin, weight, reduction, return_grad, grad_out):
     _check_reduction(reduction)
     x, cdt = _float_input(input, name)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"{name}: input must be (C,) or (N, C), got shape {x.shape}")
-    single = x.ndim == 1
+    if x.ndim > 2:
+        raise ValueError(f"{name}: input must be (), (C,) or (N, C), got shape {x.shape}")
+    single = x.ndim < 2  # torch: a 0-d input is one sample of one class
     xs = x.reshape(1, -1) if single else x
     n, c = xs.shape
     t = np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must hold integer class indices, got {t.dtype}")
-    if t.size != n or (not single and t.shape != (n,)):
-        raise ValueError(f"{name}: target has shape {t.shape} for input of shape {x.shape}")
-    tbuf = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
+    if (single and t.shape not in ((), (1,))) or (not single and t.shape != (n,)):
+        raise ValueError(
+            f"{name}: target has shape {t.shape} for input of shape {x.shape}; expected "
+            f"{'() or (1,)' if single else (n,)}"
+        )
+    tbuf = np.asarray(t, dtype=np.int64).reshape(-1)
     if p not in (1, 2):
         raise ValueError(f"{name}: p must be 1 or 2, got {p}")
     w = None
     if weight is not None:
-        w = np.asarray(weight, dtype=np.float64).reshape(-1)
-        if w.shape[0] != c:
-            raise ValueError(f"{name}: weight has {w.shape[0]} entries for {c} classes")
+        w = np.asarray(weight, dtype=np.float64)
+        if w.ndim != 1 or w.shape[0] != c:
+            raise ValueError(
+                f"{name}: weight must be a 1-D array with one entry per class ({c}), "
+                f"got shape {w.shape}"
+            )
         w = w.tolist()
     want_grad = return_grad or grad_out is not None
     if grad_out is not None:
@@ -491,7 +633,9 @@ def _hinge(kind, name, input, target, p, margin, weight, reduction, return_grad,
     value, per = _core.hinge_loss(kind, buf, c, tbuf, int(p), float(margin), w, reduction, gbuf)
     if reduction == "none":
         loss = _to_dtype(per, x.dtype)
-        loss = loss[0] if single else loss
+        if single:  # torch: the target's shape, () or (1,)
+            loss = loss.reshape(t.shape)
+            loss = loss[()] if loss.ndim == 0 else loss
     else:
         loss = _scalar(value, x.dtype)
     if not want_grad:
@@ -511,6 +655,8 @@ def multi_margin_loss(
     p=1,
     margin=1.0,
     weight=None,
+    size_average=None,
+    reduce=None,
     reduction="mean",
     *,
     return_grad=False,
@@ -521,6 +667,7 @@ def multi_margin_loss(
     ``'mean'`` averages over N. The subgradient at the hinge (z = 0) is 0, as torch.
     A NaN score counts as a violation, so its row's loss is NaN (torch's CPU kernel skips
     it: its ``z > 0`` test fails for NaN, leaving a finite loss)."""
+    reduction = _legacy(size_average, reduce, reduction)
     return _hinge(
         "multi_margin",
         "multi_margin_loss",

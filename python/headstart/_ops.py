@@ -35,6 +35,15 @@ def _as_real_array(x, name):
         raise TypeError(
             f"{name}: {a.dtype} is not supported (computation is in float64); cast to float64 first"
         )
+    return native(a)
+
+
+def native(a):
+    """``a`` in the machine's byte order (a big-endian ``>f4`` from ``np.load`` or
+    ``np.frombuffer`` is converted, once; the result dtype is the native one, as numpy's
+    ufuncs give)."""
+    if not a.dtype.isnative:
+        return a.astype(a.dtype.newbyteorder("="))
     return a
 
 
@@ -46,6 +55,10 @@ def _compute_dtype(result_dtype):
 def _axes(ndim, axis):
     if axis is None:
         return tuple(range(ndim))
+    if ndim == 0 and not isinstance(axis, tuple) and axis in (0, -1):
+        # scipy's softmax / log_softmax take axis 0 or -1 on a 0-d array (numpy's reductions
+        # treat a 0-d array as having that one axis); anything else is an AxisError there too.
+        return ()
     return normalize_axis_tuple(axis, ndim)
 
 
@@ -153,11 +166,12 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     Without ``b`` the Rust kernel computes ``m + log1p(sum_{i != argmax} exp(a_i - m))``
     in one multi-threaded pass; with ``b`` a numpy path of the same formula is used.
     """
+    a_in = a
     a = _as_real_array(a, "logsumexp")
     if a.ndim == 0:
         a = a.reshape(1)
     if b is not None:
-        return _logsumexp_b(a, b, axis, keepdims, return_sign)
+        return _logsumexp_b(a, a_in, b, axis, keepdims, return_sign)
     rdt = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
     cdt = _compute_dtype(rdt)
     axes = _axes(a.ndim, axis)
@@ -181,16 +195,22 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     return res[()] if res.ndim == 0 else res
 
 
-def _logsumexp_b(a, b, axis, keepdims, return_sign):
+def _weak(v, arr):
+    """A Python scalar stays weak in the result dtype (numpy 2 / array API promotion):
+    ``logsumexp(float32_array, b=2.0)`` is float32, as in scipy."""
+    return v if isinstance(v, (bool, int, float)) else arr.dtype
+
+
+def _logsumexp_b(a, a_in, b_in, axis, keepdims, return_sign):
     """The weighted form, in numpy (float64 or the common float dtype of a and b)."""
-    b = _as_real_array(b, "logsumexp")
+    b = _as_real_array(b_in, "logsumexp")
     try:
         a, b = np.broadcast_arrays(a, b)
     except ValueError:
         raise ValueError(
             f"logsumexp: b of shape {b.shape} does not broadcast against a of shape {a.shape}"
         ) from None
-    rdt = np.result_type(a.dtype, b.dtype)
+    rdt = np.result_type(_weak(a_in, a), _weak(b_in, b))
     if rdt.kind != "f":
         rdt = np.dtype(np.float64)
     cdt = np.dtype(np.float64) if rdt == np.float16 else rdt
@@ -206,8 +226,18 @@ def _logsumexp_b(a, b, axis, keepdims, return_sign):
             m = np.max(a, axis=axes, keepdims=True)
             shift = np.where(np.isfinite(m), m, 0.0)
             s = np.sum(b * np.exp(a - shift), axis=axes, keepdims=True)
+            # Where the max is +inf the finite terms vanish beside it: the limit is
+            # log|sum of b over the +inf entries| + inf, so [inf, 1] with b = [1, -1] is
+            # +inf (sign +1), not inf - inf. Opposite weights on +inf entries that cancel
+            # exactly stay NaN: that sum has no limit.
+            posinf = m == np.inf
+            if posinf.any():
+                s_inf = np.sum(np.where(a == np.inf, b, 0.0), axis=axes, keepdims=True)
+                s_inf = np.where(np.isnan(s), np.nan, s_inf)  # NaN elsewhere in the row wins
+                s = np.where(posinf, np.where(s_inf == 0, np.nan, s_inf), s)
             sgn = np.sign(s)
             out = np.log(np.abs(s)) + shift
+            out = np.where(posinf & ~np.isnan(s), np.inf, out)
             if not return_sign:
                 out = np.where(sgn < 0, np.nan, out)
     if not keepdims:

@@ -24,21 +24,12 @@ use std::mem::MaybeUninit;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx};
 use super::elementwise::{f32_level, padded_blocks, Extra, Kind};
+use super::group::leftover;
 use super::hinge::{f32_threshold, hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{
     log1p_pos, log1p_unit, EXP7_F32, LN2_HI_F32, LN2_LO_F32, LOG1P_UNIT9, POLY6,
 };
-
-/// exp of 8 f32 lanes, all <= 0 (x - max); -inf and anything below -110 give 0, NaN
-/// stays NaN: [`exp_parts`] and [`scale2`].
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn exp_neg(d: __m256) -> __m256 {
-    // max_ps returns its second operand when either is NaN: d second keeps a NaN.
-    let (n, p) = exp_parts(_mm256_max_ps(_mm256_set1_ps(-110.0), d));
-    scale2(p, n)
-}
 
 /// All-ones in the lanes whose bit is set in `bits` (bit j: lane j).
 #[target_feature(enable = "avx2,fma")]
@@ -163,17 +154,45 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
     }
     let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
     let flat = Flat8::new(c);
+    // SAFETY: a scratch group holds 8 rows of c; AVX2 and FMA are enabled here.
+    let mut grp = |xs: &[f32], ds: &[Cell<f32>], ts: &[i64], ls: &mut [f64]| unsafe {
+        group8::<G>(xs.as_ptr(), ds.as_ptr() as *mut f32, &flat, 0, ts, ctx, ls)
+    };
+    let mut generic = |r: usize, l: &mut [f64]| one_by_one(r, r + 1, l, false);
     let mut r0 = 0;
     while r0 + 8 <= rows {
         let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
         // SAFETY: rows r0..r0+8 are in bounds; targets were checked by `prepare`.
         let ok = unsafe { group8::<G>(xp, dp, &flat, r0, tg, ctx, l) };
         if !ok {
-            one_by_one(r0, r0 + 8, losses, false);
+            let rr = r0..r0 + 8;
+            leftover::<f32, S, G>(
+                8,
+                c,
+                x,
+                dst,
+                targets,
+                losses,
+                rr,
+                false,
+                &mut grp,
+                &mut generic,
+            );
         }
         r0 += 8;
     }
-    one_by_one(r0, rows, losses, false);
+    leftover::<f32, S, G>(
+        8,
+        c,
+        x,
+        dst,
+        targets,
+        losses,
+        r0..rows,
+        true,
+        &mut grp,
+        &mut generic,
+    );
 }
 
 /// One level of [`reduce8`]: the lanes of `a` and `b` picked by the shuffles `LO` and
@@ -498,18 +517,15 @@ unsafe fn row_wide<const G: bool>(
     let mut exps = |v: __m256, k: Option<__m256>| -> (__m256, __m256) {
         let mask = |a: __m256| k.map_or(a, |k| _mm256_and_ps(a, k));
         let d = mask(_mm256_sub_ps(v, mv));
-        let e = if G {
-            // TwoSum error of x - m put back (see `avx512_f32::group16`).
-            let z = _mm256_sub_ps(d, v);
-            let lo = _mm256_sub_ps(_mm256_sub_ps(v, _mm256_sub_ps(d, z)), _mm256_add_ps(mv, z));
-            let fin = mask(_mm256_cmp_ps::<_CMP_GT_OQ>(d, _mm256_set1_ps(-104.0)));
-            // The correction goes on p, before the scale: a subnormal result is then
-            // rounded once (correcting it after would round it twice).
-            let (n, p) = exp_parts(_mm256_max_ps(_mm256_set1_ps(-110.0), d));
-            scale2(_mm256_blendv_ps(p, _mm256_fmadd_ps(lo, p, p), fin), n)
-        } else {
-            exp_neg(d)
-        };
+        // TwoSum error of x - m put back (see `avx512_f32::group16`), with or without a
+        // gradient, so that the loss does not depend on whether one is asked for.
+        let z = _mm256_sub_ps(d, v);
+        let lo = _mm256_sub_ps(_mm256_sub_ps(v, _mm256_sub_ps(d, z)), _mm256_add_ps(mv, z));
+        let fin = mask(_mm256_cmp_ps::<_CMP_GT_OQ>(d, _mm256_set1_ps(-104.0)));
+        // The correction goes on p, before the scale: a subnormal result is then
+        // rounded once (correcting it after would round it twice).
+        let (n, p) = exp_parts(_mm256_max_ps(_mm256_set1_ps(-110.0), d));
+        let e = scale2(_mm256_blendv_ps(p, _mm256_fmadd_ps(lo, p, p), fin), n);
         let eq = mask(_mm256_cmp_ps::<_CMP_EQ_OQ>(d, zero));
         ties += _mm256_movemask_ps(eq).count_ones();
         (e, _mm256_andnot_ps(eq, mask(e)))
@@ -660,23 +676,53 @@ pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
     let rows = targets.len();
     assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
     let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
+    // SAFETY (both): 8 rows of c readable at xp (writable at dp when G); AVX2 and FMA
+    // are enabled here; targets were checked by `hinge`.
+    let group = |xp: *const f32, dp: *mut f32, r0: usize, tg: &[i64], l: &mut [f64]| unsafe {
+        if c > 8 {
+            hinge_group8::<G, true>(xp, dp, c, r0, tg, h, l)
+        } else {
+            hinge_group8::<G, false>(xp, dp, c, r0, tg, h, l)
+        }
+    };
+    let mut grp = |xs: &[f32], ds: &[Cell<f32>], ts: &[i64], ls: &mut [f64]| {
+        group(xs.as_ptr(), ds.as_ptr() as *mut f32, 0, ts, ls)
+    };
+    let mut generic =
+        |r: usize, l: &mut [f64]| hinge_rows_range::<f32, S, G>(x, dst, targets, h, l, r, r + 1);
     let mut r0 = 0;
     while r0 + 8 <= rows {
         let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
-        // SAFETY: rows r0..r0+8 are in bounds; targets were checked by `hinge`.
-        let ok = unsafe {
-            if c > 8 {
-                hinge_group8::<G, true>(xp, dp, c, r0, tg, h, l)
-            } else {
-                hinge_group8::<G, false>(xp, dp, c, r0, tg, h, l)
-            }
-        };
-        if !ok {
-            hinge_rows_range::<f32, S, G>(x, dst, targets, h, losses, r0, r0 + 8);
+        // rows r0..r0+8 are in bounds (asserted above)
+        if !group(xp, dp, r0, tg, l) {
+            let rr = r0..r0 + 8;
+            leftover::<f32, S, G>(
+                8,
+                c,
+                x,
+                dst,
+                targets,
+                losses,
+                rr,
+                false,
+                &mut grp,
+                &mut generic,
+            );
         }
         r0 += 8;
     }
-    hinge_rows_range::<f32, S, G>(x, dst, targets, h, losses, r0, rows);
+    leftover::<f32, S, G>(
+        8,
+        c,
+        x,
+        dst,
+        targets,
+        losses,
+        r0..rows,
+        true,
+        &mut grp,
+        &mut generic,
+    );
 }
 
 /// Sums of 4 registers of 4 float64 lanes: lane j holds the sum of the j-th register.

@@ -42,6 +42,7 @@ use std::mem::MaybeUninit;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
 use super::elementwise::{f32_level, padded_blocks, Extra, Kind};
+use super::group::leftover;
 use super::hinge::{f32_threshold, hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{
@@ -88,17 +89,6 @@ fn xor_ps(a: __m512, b: __m512) -> __m512 {
     ))
 }
 
-/// exp of 16 f32 lanes, all <= 0 (x - max); -inf and anything below -110 give 0, NaN
-/// stays NaN.
-#[target_feature(enable = "avx512f,avx2,fma")]
-#[inline]
-fn exp_neg(d: __m512) -> __m512 {
-    // max_ps returns its second operand when either is NaN: d second keeps a NaN.
-    let (n, p) = exp_parts(_mm512_max_ps(_mm512_set1_ps(-110.0), d));
-    // p 2^n in one instruction, rounded once also when the result is subnormal.
-    _mm512_scalef_ps(p, n)
-}
-
 /// Cross-entropy rows (index targets) of float32 logits: up to 16 classes 16 rows at a
 /// time (`group16`), more classes one row at a time (`row_wide`); the last rows of the
 /// task, any group holding a NaN or a non-finite row max, and label smoothing take the
@@ -131,6 +121,11 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
         return one_by_one(0, rows, losses);
     }
     let flat = Flat::new(c);
+    // SAFETY: a scratch group holds 16 rows of c; AVX-512F is enabled here.
+    let mut grp = |xs: &[f32], ds: &[Cell<f32>], ts: &[i64], ls: &mut [f64]| unsafe {
+        group16::<G>(xs.as_ptr(), ds.as_ptr() as *mut f32, &flat, 0, ts, ctx, ls)
+    };
+    let mut generic = |r: usize, l: &mut [f64]| one_by_one(r, r + 1, l);
     let mut r0 = 0;
     while r0 + 16 <= rows {
         // SAFETY: rows r0..r0+16 are in bounds (asserted above); targets were checked by
@@ -147,11 +142,34 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
             )
         };
         if !ok {
-            one_by_one(r0, r0 + 16, losses);
+            let rr = r0..r0 + 16;
+            leftover::<f32, S, G>(
+                16,
+                c,
+                x,
+                dst,
+                targets,
+                losses,
+                rr,
+                false,
+                &mut grp,
+                &mut generic,
+            );
         }
         r0 += 16;
     }
-    one_by_one(r0, rows, losses);
+    leftover::<f32, S, G>(
+        16,
+        c,
+        x,
+        dst,
+        targets,
+        losses,
+        r0..rows,
+        true,
+        &mut grp,
+        &mut generic,
+    );
 }
 
 /// One level of the transposing reduction: the 128-bit blocks (`BLK`) or the lanes within
@@ -526,19 +544,16 @@ unsafe fn row_wide<const G: bool>(
     // one of them can be excluded exactly; lanes outside `k` give 0.
     let mut step = |v: __m512, k: __mmask16| -> __m512 {
         let d = _mm512_maskz_sub_ps(k, v, mv);
-        let e = if G {
-            // TwoSum error of x - m put back (see `group16`): the gradient keeps float32
-            // relative accuracy even for far-from-max entries.
-            let z = _mm512_sub_ps(d, v);
-            let lo = _mm512_sub_ps(_mm512_sub_ps(v, _mm512_sub_ps(d, z)), _mm512_add_ps(mv, z));
-            let fin = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(k, d, _mm512_set1_ps(-104.0));
-            // The correction goes on p, before the scale: a subnormal result is then
-            // rounded once (correcting it after would round it twice).
-            let (n, p) = exp_parts(_mm512_max_ps(_mm512_set1_ps(-110.0), d));
-            _mm512_scalef_ps(_mm512_mask_fmadd_ps(p, fin, lo, p), n)
-        } else {
-            exp_neg(d)
-        };
+        // TwoSum error of x - m put back (see `group16`): the gradient keeps float32
+        // relative accuracy even for far-from-max entries. Also without a gradient, so
+        // that the loss does not depend on whether one is asked for.
+        let z = _mm512_sub_ps(d, v);
+        let lo = _mm512_sub_ps(_mm512_sub_ps(v, _mm512_sub_ps(d, z)), _mm512_add_ps(mv, z));
+        let fin = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(k, d, _mm512_set1_ps(-104.0));
+        // The correction goes on p, before the scale: a subnormal result is then
+        // rounded once (correcting it after would round it twice).
+        let (n, p) = exp_parts(_mm512_max_ps(_mm512_set1_ps(-110.0), d));
+        let e = _mm512_scalef_ps(_mm512_mask_fmadd_ps(p, fin, lo, p), n);
         let eq = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(k, d, _mm512_setzero_ps());
         ties += eq.count_ones();
         let es = _mm512_maskz_mov_ps(k & !eq, e);
@@ -617,6 +632,13 @@ pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
         assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
         let (xp, dp) = (x.base(), dst.as_ptr() as *mut f32);
         let flat = Flat::new(c);
+        // SAFETY: a scratch group holds 16 rows of c; AVX-512F and POPCNT as below.
+        let mut grp = |xs: &[f32], ds: &[Cell<f32>], ts: &[i64], ls: &mut [f64]| unsafe {
+            hinge_group16::<G>(xs.as_ptr(), ds.as_ptr() as *mut f32, &flat, 0, ts, h, ls)
+        };
+        let mut generic = |r: usize, l: &mut [f64]| {
+            hinge_rows_range::<f32, S, G>(x, dst, targets, h, l, r, r + 1)
+        };
         let mut r0 = 0;
         while r0 + 16 <= rows {
             let (tg, l) = (&targets[r0..r0 + 16], &mut losses[r0..r0 + 16]);
@@ -624,11 +646,35 @@ pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
             // `hinge`; AVX-512F is enabled here and POPCNT detected with the level.
             let ok = unsafe { hinge_group16::<G>(xp, dp, &flat, r0, tg, h, l) };
             if !ok {
-                hinge_rows_range::<f32, S, G>(x, dst, targets, h, losses, r0, r0 + 16);
+                let rr = r0..r0 + 16;
+                leftover::<f32, S, G>(
+                    16,
+                    c,
+                    x,
+                    dst,
+                    targets,
+                    losses,
+                    rr,
+                    false,
+                    &mut grp,
+                    &mut generic,
+                );
             }
             r0 += 16;
         }
-        return hinge_rows_range::<f32, S, G>(x, dst, targets, h, losses, r0, rows);
+        let rr = r0..rows;
+        return leftover::<f32, S, G>(
+            16,
+            c,
+            x,
+            dst,
+            targets,
+            losses,
+            rr,
+            true,
+            &mut grp,
+            &mut generic,
+        );
     }
     // SAFETY: AVX-512F is enabled here.
     unsafe { hinge_rows_f32::<S, G>(x, dst, targets, h, losses, hinge_row_wide::<G>) }

@@ -33,6 +33,7 @@ use std::mem::MaybeUninit;
 use super::avx512_f32::bits;
 use super::ce::{ce_rows, ce_rows_range, CeCtx};
 use super::elementwise::{padded_blocks, run, Extra, Kind};
+use super::group::leftover;
 use super::hinge::{self, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{ATANH, LN2, LN2_HI, LN2_LO, TAYLOR13};
@@ -419,17 +420,47 @@ pub(crate) unsafe fn ce_rows_f64<S: Src<f64> + ?Sized, const G: bool>(
     assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
     let (xp, dp) = (x.base(), dst.as_ptr() as *mut f64);
     let fl = Flat8::new(c);
+    // SAFETY: a scratch group holds 8 rows of c; AVX-512F is enabled here.
+    let mut grp = |xs: &[f64], ds: &[Cell<f64>], ts: &[i64], ls: &mut [f64]| unsafe {
+        ce_group8::<G>(xs.as_ptr(), ds.as_ptr() as *mut f64, &fl, 0, ts, ctx, ls)
+    };
+    let mut generic = |r: usize, l: &mut [f64]| {
+        ce_rows_range::<f64, S, true, G>(x, dst, targets, ctx, l, r, r + 1)
+    };
     let mut r0 = 0;
     while r0 + 8 <= rows {
         let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
         // SAFETY: rows r0..r0+8 are in bounds (asserted above); targets were checked by
         // `prepare`; AVX-512F is enabled here.
         if !unsafe { ce_group8::<G>(xp, dp, &fl, r0, tg, ctx, l) } {
-            ce_rows_range::<f64, S, true, G>(x, dst, targets, ctx, losses, r0, r0 + 8);
+            let rr = r0..r0 + 8;
+            leftover::<f64, S, G>(
+                8,
+                c,
+                x,
+                dst,
+                targets,
+                losses,
+                rr,
+                false,
+                &mut grp,
+                &mut generic,
+            );
         }
         r0 += 8;
     }
-    ce_rows_range::<f64, S, true, G>(x, dst, targets, ctx, losses, r0, rows);
+    leftover::<f64, S, G>(
+        8,
+        c,
+        x,
+        dst,
+        targets,
+        losses,
+        r0..rows,
+        true,
+        &mut grp,
+        &mut generic,
+    );
 }
 
 /// 8 full rows (from `r0`) of c <= 16 float64 logits in the flat layout (`Flat8`),
@@ -557,6 +588,13 @@ pub(crate) unsafe fn hinge_rows_f64<S: Src<f64> + ?Sized, const G: bool>(
     assert!(x.n() >= rows * c && losses.len() >= rows && (!G || dst.len() >= rows * c));
     let (xp, dp) = (x.base(), dst.as_ptr() as *mut f64);
     let fl = Flat8::new(c);
+    // SAFETY: a scratch group holds 8 rows of c; AVX-512F and POPCNT are enabled here.
+    let mut grp = |xs: &[f64], ds: &[Cell<f64>], ts: &[i64], ls: &mut [f64]| {
+        unsafe { hinge_group8::<G>(xs.as_ptr(), ds.as_ptr() as *mut f64, &fl, 0, ts, h, ls) };
+        true
+    };
+    let mut generic =
+        |r: usize, l: &mut [f64]| hinge_rows_range::<f64, S, G>(x, dst, targets, h, l, r, r + 1);
     let mut r0 = 0;
     while r0 + 8 <= rows {
         let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
@@ -565,7 +603,18 @@ pub(crate) unsafe fn hinge_rows_f64<S: Src<f64> + ?Sized, const G: bool>(
         unsafe { hinge_group8::<G>(xp, dp, &fl, r0, tg, h, l) };
         r0 += 8;
     }
-    hinge_rows_range::<f64, S, G>(x, dst, targets, h, losses, r0, rows);
+    leftover::<f64, S, G>(
+        8,
+        c,
+        x,
+        dst,
+        targets,
+        losses,
+        r0..rows,
+        true,
+        &mut grp,
+        &mut generic,
+    );
 }
 
 /// 8 full rows (from `r0`) of c <= 16 float64 scores for the Weston-Watkins and torch

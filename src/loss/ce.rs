@@ -13,6 +13,7 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
+use super::group::leftover;
 use super::{dispatch, pairwise, task_sum, Reduction};
 use crate::error::{Error, Result};
 use crate::ops::kernel::{excl, load, max, special_lse, store, sumexp, Cells, Elem, Src};
@@ -31,6 +32,11 @@ pub struct CeCtx<'a> {
     /// gradient scale: 1/W for 'mean', 1 otherwise
     pub g: f64,
     pub ignore_index: i64,
+    /// 'mean' with a total target weight W of 0: torch's 0/0, a NaN loss and NaN gradient
+    /// rows for the rows that are not ignored (ignored rows keep 0). The kernels run with
+    /// scale 1 and the driver applies this after (an inf scale would give ignored rows
+    /// 0 * inf = NaN in the group kernels).
+    pub zero_total: bool,
 }
 
 /// sum_c w_c (m - x_c): every term is >= 0, so the sum is accurate.
@@ -111,16 +117,18 @@ pub(crate) fn ce_row<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>(
     if !m.is_finite() {
         // A row with +inf, or only -inf/NaN: the loss follows the formula (inf or NaN),
         // the gradient is NaN, as in torch.
+        // Every read of x comes before the NaN fill: dst may be x itself (the gradient
+        // written over the logits), and the loss must not depend on that.
         let lse = special_lse(x, base, c, m);
-        if G {
-            fill(dst, f64::NAN);
-        }
         let mut l = (1.0 - ctx.eps) * wy * (lse - xy);
         if ctx.eps > 0.0 {
             let sm: f64 = (0..c)
                 .map(|i| ctx.weight.map_or(1.0, |w| w[i]) * (lse - x.at(base + i).to_f64()))
                 .sum();
             l += ctx.eps / c as f64 * sm;
+        }
+        if G {
+            fill(dst, f64::NAN);
         }
         return l;
     }
@@ -223,32 +231,58 @@ pub(crate) fn ce_rows<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>
     losses: &mut [f64],
 ) {
     let c = ctx.c;
-    let mut start = 0;
-    if c <= SMALL_N {
-        let mut buf = [[0.0; L]; SMALL_N];
-        while start + L <= targets.len() {
-            let d = if G {
-                &dst[start * c..(start + L) * c]
-            } else {
-                dst
-            };
-            let tg: &[i64; L] = targets[start..start + L].try_into().expect("L targets");
-            let done = ce_small_group::<T, S, F, G>(
-                x,
-                start,
-                d,
-                tg,
-                ctx,
-                &mut buf,
-                &mut losses[start..start + L],
-            );
-            if !done {
-                break; // a non-finite row max: the per-row path handles the rest
-            }
-            start += L;
-        }
+    if c > SMALL_N {
+        return ce_rows_range::<T, S, F, G>(x, dst, targets, ctx, losses, 0, targets.len());
     }
-    ce_rows_range::<T, S, F, G>(x, dst, targets, ctx, losses, start, targets.len());
+    let mut buf = [[0.0; L]; SMALL_N];
+    let mut sbuf = [[0.0; L]; SMALL_N];
+    // Leftover rows and the rows of a group holding a non-finite max go through a padded
+    // scratch group (`group::leftover`), so every row's bits come from the group kernel.
+    let mut grp = |xs: &[T], ds: &[Cell<T>], ts: &[i64], ls: &mut [f64]| {
+        let tg: &[i64; L] = ts.try_into().expect("L targets");
+        ce_small_group::<T, [T], F, G>(xs, 0, ds, tg, ctx, &mut sbuf, ls)
+    };
+    let mut generic =
+        |r: usize, l: &mut [f64]| ce_rows_range::<T, S, F, G>(x, dst, targets, ctx, l, r, r + 1);
+    let rows = targets.len();
+    let mut start = 0;
+    while start + L <= rows {
+        let d = if G {
+            &dst[start * c..(start + L) * c]
+        } else {
+            dst
+        };
+        let tg: &[i64; L] = targets[start..start + L].try_into().expect("L targets");
+        let l = &mut losses[start..start + L];
+        if !ce_small_group::<T, S, F, G>(x, start, d, tg, ctx, &mut buf, l) {
+            let rr = start..start + L;
+            leftover::<T, S, G>(
+                L,
+                c,
+                x,
+                dst,
+                targets,
+                losses,
+                rr,
+                false,
+                &mut grp,
+                &mut generic,
+            );
+        }
+        start += L;
+    }
+    leftover::<T, S, G>(
+        L,
+        c,
+        x,
+        dst,
+        targets,
+        losses,
+        start..rows,
+        true,
+        &mut grp,
+        &mut generic,
+    );
 }
 
 /// Rows `a..b` one at a time by the generic row (ignored rows give zeros): the tail of
@@ -442,10 +476,13 @@ pub(crate) fn ce_prob_row<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: b
     }
     let (sa, sb) = (crate::ops::kernel::hsum(a), crate::ops::kernel::hsum(b));
     if !m.is_finite() {
+        // Read x before the NaN fill (dst may be x itself). Terms with y' = 0 add nothing,
+        // so the loss is +inf when the targets put no mass on a +inf entry, NaN when they
+        // do (inf - inf, as with an index target on that entry).
+        let lse = special_lse(x, base, c, m);
         if G {
             fill(dst, f64::NAN);
         }
-        let lse = special_lse(x, base, c, m);
         return sa + (lse - mf) * sb;
     }
     let s = if G {
@@ -636,7 +673,13 @@ fn prepare<'a, T: Elem>(
             };
             let total = pairwise(&sums);
             if o.reduction == Reduction::Mean {
-                1.0 / total
+                // W = 0 (every row ignored or of weight 0): computed with scale 1, then
+                // `zero_total` makes it torch's 0/0 (see there).
+                if total == 0.0 {
+                    1.0
+                } else {
+                    1.0 / total
+                }
             } else {
                 1.0
             }
@@ -655,6 +698,17 @@ fn prepare<'a, T: Elem>(
             }
         }
     };
+    let zero_total = n > 0 && o.reduction == Reduction::Mean && g == 1.0 && {
+        match targets {
+            Targets::Index(t) => match o.weight {
+                None => t.iter().all(|&y| y == o.ignore_index),
+                Some(w) => t
+                    .iter()
+                    .all(|&y| y == o.ignore_index || w[y as usize] == 0.0),
+            },
+            Targets::Probs(_) => false,
+        }
+    };
     let ctx = CeCtx {
         c,
         weight: o.weight,
@@ -662,6 +716,7 @@ fn prepare<'a, T: Elem>(
         eps: o.label_smoothing,
         g,
         ignore_index: o.ignore_index,
+        zero_total,
     };
     Ok((n, ctx))
 }
@@ -700,7 +755,7 @@ fn finish(
         Reduction::Sum => total,
         // ctx.g is 1/W (index targets) or 1/N (probabilities); 0 rows give NaN like torch.
         Reduction::Mean => {
-            if n == 0 {
+            if n == 0 || ctx.zero_total {
                 f64::NAN
             } else {
                 total * ctx.g
@@ -746,7 +801,7 @@ pub fn cross_entropy<T: Elem>(
         }),
         Some(gb) => {
             check_len(gb.len(), x.len())?;
-            pool()?.install(|| {
+            let sums = pool()?.install(|| {
                 per.par_chunks_mut(rpt)
                     .zip(gb.par_chunks_mut(rpt * c))
                     .enumerate()
@@ -763,10 +818,23 @@ pub fn cross_entropy<T: Elem>(
                         task_sum(pc)
                     })
                     .collect()
-            })
+            });
+            nan_rows(&ctx, &targets, gb);
+            sums
         }
     };
     Ok(finish(n, &ctx, o.reduction, sums, per))
+}
+
+/// The gradient of a 'mean' over a total weight of 0 (see `CeCtx::zero_total`).
+fn nan_rows<T: Elem>(ctx: &CeCtx<'_>, targets: &Targets<'_, T>, grad: &mut [T]) {
+    if let (true, Targets::Index(t)) = (ctx.zero_total, targets) {
+        for (&y, row) in t.iter().zip(grad.chunks_exact_mut(ctx.c)) {
+            if y != ctx.ignore_index {
+                row.fill(T::from_f64(f64::NAN));
+            }
+        }
+    }
 }
 
 /// As [`cross_entropy`], writing the gradient over the logits themselves.
@@ -795,6 +863,7 @@ pub fn cross_entropy_inplace<T: Elem>(
             })
             .collect()
     });
+    nan_rows(&ctx, &targets, x);
     Ok(finish(n, &ctx, o.reduction, sums, per))
 }
 

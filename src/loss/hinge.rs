@@ -11,6 +11,7 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
+use super::group::leftover;
 use super::{dispatch, pairwise, task_sum, Reduction};
 use crate::error::{Error, Result};
 use crate::ops::kernel::{load, store, Cells, Elem, Src};
@@ -204,6 +205,14 @@ pub(crate) fn hinge_rows<T: Elem, S: Src<T> + ?Sized, const G: bool>(
             );
             start += L;
         }
+        // The last rows in a padded scratch group: the same bits as anywhere else.
+        let mut grp = |xs: &[T], ds: &[Cell<T>], ts: &[i64], ls: &mut [f64]| {
+            hinge_small_group::<T, [T], G>(xs, 0, ds, ts, h, &mut buf, ls);
+            true
+        };
+        let rr = start..targets.len();
+        let mut none = |_: usize, _: &mut [f64]| {};
+        return leftover::<T, S, G>(L, c, x, dst, targets, losses, rr, true, &mut grp, &mut none);
     }
     for (r, &t) in targets.iter().enumerate().skip(start) {
         let d = if G { &dst[r * c..(r + 1) * c] } else { dst };

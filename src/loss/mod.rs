@@ -20,6 +20,7 @@ mod avx512_f64;
 pub mod ce;
 pub(crate) mod dispatch;
 pub mod elementwise;
+pub(crate) mod group;
 pub mod hinge;
 
 use crate::error::{Error, Result};

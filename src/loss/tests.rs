@@ -765,8 +765,9 @@ fn float64_rows_every_level() {
                         continue;
                     }
                     let (want, gw) = ce_row_ref(&x[i * c..(i + 1) * c], y, wy);
+                    // (plus a subnormal ulp or two: a loss of 4e-322 from the group kernel)
                     assert!(
-                        (got[i] - want).abs() <= 3e-15 * want.abs(),
+                        (got[i] - want).abs() <= 3e-15 * want.abs() + 1e-323,
                         "{lvl:?} c={c} row {i}: loss {:e} vs {want:e}",
                         got[i]
                     );

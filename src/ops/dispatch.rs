@@ -29,10 +29,9 @@ macro_rules! level_module {
             }
             $(#[target_feature(enable = $feat)])?
             unsafe fn rows_inplace<T: Elem>(d: &[Cell<T>], n: usize, op: RowOp) {
-                // Each row is read before it is written, index by index: see kernel::Src.
-                for r in d.chunks_exact(n) {
-                    kernel::row::<T, Cells<'_, T>, $fma>(&Cells(r), 0, r, op);
-                }
+                // The same path as out of place (so in place gives the same bits): each
+                // row, or group of rows, is read before it is written (see kernel::Src).
+                kernel::rows::<T, Cells<'_, T>, $fma>(&Cells(d), d, n, op)
             }
             $(#[target_feature(enable = $feat)])?
             unsafe fn lse_rows<T: Elem>(x: &[T], n: usize, out: &mut [T]) {

@@ -440,6 +440,35 @@ pub(crate) fn excl(s: Sums) -> f64 {
     s.s + (s.k - 1.0)
 }
 
+/// Rows at least this long are summed chunk by chunk (`CHUNK` elements each, merged in
+/// order by the online rule, `super::merge`) whether or not a call splits them across
+/// tasks (`ops::rowwise` does when there are few such rows), so that a row's bits do not
+/// depend on how many rows share the call.
+pub(crate) const SPLIT_MIN_N: usize = 1 << 15;
+pub(crate) const CHUNK: usize = 1 << 14;
+
+/// A long row's (max, s without one max entry) from its chunks, as the split path merges
+/// them; Err(max) when the max is not finite (the special paths).
+#[inline(always)]
+fn chunked<T: Elem, S: Src<T> + ?Sized, const F: bool>(
+    x: &S,
+    base: usize,
+    len: usize,
+) -> std::result::Result<(f64, f64), f64> {
+    let mut stats = Vec::with_capacity(len.div_ceil(CHUNK));
+    let mut start = 0;
+    while start < len {
+        let end = (start + CHUNK).min(len);
+        stats.push(chunk_stats::<T, S, F>(x, base + start, end - start));
+        start = end;
+    }
+    super::merge(&stats).ok_or_else(|| {
+        stats
+            .iter()
+            .fold(f64::NEG_INFINITY, |a, c| if c.m > a { c.m } else { a })
+    })
+}
+
 /// Softmax or log_softmax of one row `x[base..base+dst.len()]` into `dst`.
 #[inline(always)]
 pub(crate) fn row<T: Elem, S: Src<T> + ?Sized, const F: bool>(
@@ -449,6 +478,16 @@ pub(crate) fn row<T: Elem, S: Src<T> + ?Sized, const F: bool>(
     op: RowOp,
 ) {
     let len = dst.len();
+    if len >= SPLIT_MIN_N {
+        match chunked::<T, S, F>(x, base, len) {
+            Ok((m, s)) => match op {
+                RowOp::Softmax => write_exp::<T, S, F>(x, base, dst, m, 1.0 / (1.0 + s)),
+                RowOp::LogSoftmax => write_shift(x, base, dst, m, s.ln_1p()),
+            },
+            Err(m) => special_row(x, base, dst, m, op),
+        }
+        return;
+    }
     let m = max(x, base, len);
     if !m.is_finite() {
         special_row(x, base, dst, m, op);
@@ -473,6 +512,12 @@ pub(crate) fn lse_row<T: Elem, S: Src<T> + ?Sized, const F: bool>(
     base: usize,
     len: usize,
 ) -> f64 {
+    if len >= SPLIT_MIN_N {
+        return match chunked::<T, S, F>(x, base, len) {
+            Ok((m, s)) => m + s.ln_1p(),
+            Err(m) => special_lse(x, base, len, m),
+        };
+    }
     let m = max(x, base, len);
     if !m.is_finite() {
         return special_lse(x, base, len, m);
@@ -546,6 +591,22 @@ pub(crate) fn rows<T: Elem, S: Src<T> + ?Sized, const F: bool>(
             small_group::<T, S, F>(x, r, n, &mut buf, Out::Rows(&dst[r * n..(r + L) * n], op));
             r += L;
         }
+        if r < rows {
+            // The last rows in a zero-padded scratch group, so that a row's bits do not
+            // depend on where it sits in the batch (the per-row path sums in another order).
+            let zero = T::from_f64(0.0);
+            let mut xs = [zero; L * SMALL_N];
+            let mut ds = [zero; L * SMALL_N];
+            for i in 0..(rows - r) * n {
+                xs[i] = x.at(r * n + i);
+            }
+            let cells = Cell::from_mut(&mut ds[..L * n]).as_slice_of_cells();
+            small_group::<T, [T], F>(&xs[..L * n], 0, n, &mut buf, Out::Rows(cells, op));
+            for (i, d) in dst[r * n..].iter().enumerate() {
+                d.set(ds[i]);
+            }
+        }
+        return;
     }
     for (i, d) in dst[r * n..].chunks_exact(n).enumerate() {
         row::<T, S, F>(x, (r + i) * n, d, op);
@@ -672,6 +733,17 @@ pub(crate) fn lse_rows<T: Elem, const F: bool>(x: &[T], n: usize, out: &mut [T])
             small_group::<T, [T], F>(x, r, n, &mut buf, Out::Lse(&mut out[r..r + L]));
             r += L;
         }
+        if r < out.len() {
+            // The last rows in a zero-padded scratch group (see `rows`).
+            let zero = T::from_f64(0.0);
+            let mut xs = [zero; L * SMALL_N];
+            let k = out.len() - r;
+            xs[..k * n].copy_from_slice(&x[r * n..(r + k) * n]);
+            let mut os = [zero; L];
+            small_group::<T, [T], F>(&xs[..L * n], 0, n, &mut buf, Out::Lse(&mut os));
+            out[r..].copy_from_slice(&os[..k]);
+        }
+        return;
     }
     for (i, o) in out[r..].iter_mut().enumerate() {
         *o = T::from_f64(lse_row::<T, [T], F>(x, (r + i) * n, n));

@@ -25,9 +25,9 @@ use kernel::{special_lse, ChunkStats};
 pub use kernel::{Elem, RowOp};
 
 const TASK_ELEMS: usize = 1 << 15;
-const SPLIT_MIN_N: usize = 1 << 15;
 const SPLIT_MAX_ROWS: usize = 8;
-const CHUNK: usize = 1 << 14;
+// Rows this long are summed chunk by chunk also when they are not split (kernel::row).
+use kernel::{CHUNK, SPLIT_MIN_N};
 
 fn check(len: usize, n: usize, what: &str) -> Result<usize> {
     if n == 0 {
@@ -51,7 +51,7 @@ fn split_rows(rows: usize, n: usize) -> bool {
 
 /// Merge chunk statistics in order into (M, s_excl) for the whole row. `None` when the
 /// row max is not finite (the caller takes the special path).
-fn merge(stats: &[ChunkStats]) -> Option<(f64, f64)> {
+pub(crate) fn merge(stats: &[ChunkStats]) -> Option<(f64, f64)> {
     let m = stats
         .iter()
         .fold(f64::NEG_INFINITY, |a, c| if c.m > a { c.m } else { a });

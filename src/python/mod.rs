@@ -167,7 +167,7 @@ mod _core {
         } else if let Ok(a) = x.cast::<PyArrayDyn<f64>>() {
             rowwise_t(py, a, out, n, op)
         } else {
-            Err(dtype_error("softmax", x))
+            Err(dtype_error(if log { "log_softmax" } else { "softmax" }, x))
         }
     }
 
