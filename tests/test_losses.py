@@ -428,7 +428,7 @@ def test_bad_inputs():
         hs.mse_loss(x, x, reduction="avg")
     with pytest.raises(ValueError, match="does not broadcast"):
         hs.mse_loss(x, np.zeros(3))
-    with pytest.raises(ValueError, match="pos_weight has 3 entries"):
+    with pytest.raises(ValueError, match=r"pos_weight of shape \(3,\) does not broadcast to input shape \(3, 4\)"):
         hs.binary_cross_entropy_with_logits(x, x, pos_weight=[1, 2, 3])
     with pytest.raises(ValueError, match="delta must be > 0"):
         hs.huber_loss(x, x, delta=0.0)
