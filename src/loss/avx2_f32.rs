@@ -24,7 +24,7 @@ use std::mem::MaybeUninit;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx};
 use super::elementwise::{f32_level, padded_blocks, Extra, Kind};
-use super::group::leftover;
+use super::group::drive;
 use super::hinge::{f32_threshold, hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{
@@ -159,37 +159,18 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
         group8::<G>(xs.as_ptr(), ds.as_ptr() as *mut f32, &flat, 0, ts, ctx, ls)
     };
     let mut generic = |r: usize, l: &mut [f64]| one_by_one(r, r + 1, l, false);
-    let mut r0 = 0;
-    while r0 + 8 <= rows {
-        let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
-        // SAFETY: rows r0..r0+8 are in bounds; targets were checked by `prepare`.
-        let ok = unsafe { group8::<G>(xp, dp, &flat, r0, tg, ctx, l) };
-        if !ok {
-            let rr = r0..r0 + 8;
-            leftover::<f32, S, G>(
-                8,
-                c,
-                x,
-                dst,
-                targets,
-                losses,
-                rr,
-                false,
-                &mut grp,
-                &mut generic,
-            );
-        }
-        r0 += 8;
-    }
-    leftover::<f32, S, G>(
+    // SAFETY: rows r0..r0+8 are in bounds; targets were checked by `prepare`.
+    let mut main = |r0: usize, l: &mut [f64]| unsafe {
+        group8::<G>(xp, dp, &flat, r0, &targets[r0..r0 + 8], ctx, l)
+    };
+    drive::<f32, S, G>(
         8,
         c,
         x,
         dst,
         targets,
         losses,
-        r0..rows,
-        true,
+        &mut main,
         &mut grp,
         &mut generic,
     );
@@ -549,14 +530,13 @@ unsafe fn row_wide<const G: bool>(
         for k in 0..4 {
             d[k] = _mm256_sub_ps(v[k], mv);
         }
-        if G {
-            for k in 0..4 {
-                let z = _mm256_sub_ps(d[k], v[k]);
-                lo[k] = _mm256_sub_ps(
-                    _mm256_sub_ps(v[k], _mm256_sub_ps(d[k], z)),
-                    _mm256_add_ps(mv, z),
-                );
-            }
+        // The TwoSum correction with or without a gradient, as in `exps`.
+        for k in 0..4 {
+            let z = _mm256_sub_ps(d[k], v[k]);
+            lo[k] = _mm256_sub_ps(
+                _mm256_sub_ps(v[k], _mm256_sub_ps(d[k], z)),
+                _mm256_add_ps(mv, z),
+            );
         }
         for k in 0..4 {
             r[k] = _mm256_max_ps(_mm256_set1_ps(-110.0), d[k]);
@@ -578,10 +558,8 @@ unsafe fn row_wide<const G: bool>(
         }
         let mut sk = [zero; 4];
         for k in 0..4 {
-            if G {
-                let fin = _mm256_cmp_ps::<_CMP_GT_OQ>(d[k], _mm256_set1_ps(-104.0));
-                p[k] = _mm256_blendv_ps(p[k], _mm256_fmadd_ps(lo[k], p[k], p[k]), fin);
-            }
+            let fin = _mm256_cmp_ps::<_CMP_GT_OQ>(d[k], _mm256_set1_ps(-104.0));
+            p[k] = _mm256_blendv_ps(p[k], _mm256_fmadd_ps(lo[k], p[k], p[k]), fin);
             let e = scale2(p[k], n[k]);
             let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(d[k], zero);
             ties4 += _mm256_movemask_ps(eq).count_ones();
@@ -690,36 +668,16 @@ pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
     };
     let mut generic =
         |r: usize, l: &mut [f64]| hinge_rows_range::<f32, S, G>(x, dst, targets, h, l, r, r + 1);
-    let mut r0 = 0;
-    while r0 + 8 <= rows {
-        let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
-        // rows r0..r0+8 are in bounds (asserted above)
-        if !group(xp, dp, r0, tg, l) {
-            let rr = r0..r0 + 8;
-            leftover::<f32, S, G>(
-                8,
-                c,
-                x,
-                dst,
-                targets,
-                losses,
-                rr,
-                false,
-                &mut grp,
-                &mut generic,
-            );
-        }
-        r0 += 8;
-    }
-    leftover::<f32, S, G>(
+    // rows r0..r0+8 are in bounds (asserted above)
+    let mut main = |r0: usize, l: &mut [f64]| group(xp, dp, r0, &targets[r0..r0 + 8], l);
+    drive::<f32, S, G>(
         8,
         c,
         x,
         dst,
         targets,
         losses,
-        r0..rows,
-        true,
+        &mut main,
         &mut grp,
         &mut generic,
     );

@@ -42,7 +42,7 @@ use std::mem::MaybeUninit;
 
 use super::ce::{ce_rows, f32_rows_by_row, CeCtx, WideRow};
 use super::elementwise::{f32_level, padded_blocks, Extra, Kind};
-use super::group::leftover;
+use super::group::drive;
 use super::hinge::{f32_threshold, hinge_rows_f32, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{
@@ -126,47 +126,19 @@ pub(crate) unsafe fn ce_rows_f32<S: Src<f32> + ?Sized, const G: bool>(
         group16::<G>(xs.as_ptr(), ds.as_ptr() as *mut f32, &flat, 0, ts, ctx, ls)
     };
     let mut generic = |r: usize, l: &mut [f64]| one_by_one(r, r + 1, l);
-    let mut r0 = 0;
-    while r0 + 16 <= rows {
-        // SAFETY: rows r0..r0+16 are in bounds (asserted above); targets were checked by
-        // `prepare`; AVX-512F is enabled here.
-        let ok = unsafe {
-            group16::<G>(
-                xp,
-                dp,
-                &flat,
-                r0,
-                &targets[r0..r0 + 16],
-                ctx,
-                &mut losses[r0..r0 + 16],
-            )
-        };
-        if !ok {
-            let rr = r0..r0 + 16;
-            leftover::<f32, S, G>(
-                16,
-                c,
-                x,
-                dst,
-                targets,
-                losses,
-                rr,
-                false,
-                &mut grp,
-                &mut generic,
-            );
-        }
-        r0 += 16;
-    }
-    leftover::<f32, S, G>(
+    // SAFETY: rows r0..r0+16 are in bounds (asserted above); targets were checked by
+    // `prepare`; AVX-512F is enabled here.
+    let mut main = |r0: usize, l: &mut [f64]| unsafe {
+        group16::<G>(xp, dp, &flat, r0, &targets[r0..r0 + 16], ctx, l)
+    };
+    drive::<f32, S, G>(
         16,
         c,
         x,
         dst,
         targets,
         losses,
-        r0..rows,
-        true,
+        &mut main,
         &mut grp,
         &mut generic,
     );
@@ -639,39 +611,19 @@ pub(crate) unsafe fn hinge_rows<S: Src<f32> + ?Sized, const G: bool>(
         let mut generic = |r: usize, l: &mut [f64]| {
             hinge_rows_range::<f32, S, G>(x, dst, targets, h, l, r, r + 1)
         };
-        let mut r0 = 0;
-        while r0 + 16 <= rows {
-            let (tg, l) = (&targets[r0..r0 + 16], &mut losses[r0..r0 + 16]);
-            // SAFETY: rows r0..r0+16 are in bounds (asserted); targets were checked by
-            // `hinge`; AVX-512F is enabled here and POPCNT detected with the level.
-            let ok = unsafe { hinge_group16::<G>(xp, dp, &flat, r0, tg, h, l) };
-            if !ok {
-                let rr = r0..r0 + 16;
-                leftover::<f32, S, G>(
-                    16,
-                    c,
-                    x,
-                    dst,
-                    targets,
-                    losses,
-                    rr,
-                    false,
-                    &mut grp,
-                    &mut generic,
-                );
-            }
-            r0 += 16;
-        }
-        let rr = r0..rows;
-        return leftover::<f32, S, G>(
+        // SAFETY: rows r0..r0+16 are in bounds (asserted); targets were checked by
+        // `hinge`; AVX-512F is enabled here and POPCNT detected with the level.
+        let mut main = |r0: usize, l: &mut [f64]| unsafe {
+            hinge_group16::<G>(xp, dp, &flat, r0, &targets[r0..r0 + 16], h, l)
+        };
+        return drive::<f32, S, G>(
             16,
             c,
             x,
             dst,
             targets,
             losses,
-            rr,
-            true,
+            &mut main,
             &mut grp,
             &mut generic,
         );

@@ -33,7 +33,7 @@ use std::mem::MaybeUninit;
 use super::avx512_f32::bits;
 use super::ce::{ce_rows, ce_rows_range, CeCtx};
 use super::elementwise::{padded_blocks, run, Extra, Kind};
-use super::group::leftover;
+use super::group::drive;
 use super::hinge::{self, hinge_rows_range, Hinge, HingeCtx};
 use crate::ops::kernel::Src;
 use crate::simd::exp::{ATANH, LN2, LN2_HI, LN2_LO, TAYLOR13};
@@ -427,37 +427,19 @@ pub(crate) unsafe fn ce_rows_f64<S: Src<f64> + ?Sized, const G: bool>(
     let mut generic = |r: usize, l: &mut [f64]| {
         ce_rows_range::<f64, S, true, G>(x, dst, targets, ctx, l, r, r + 1)
     };
-    let mut r0 = 0;
-    while r0 + 8 <= rows {
-        let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
-        // SAFETY: rows r0..r0+8 are in bounds (asserted above); targets were checked by
-        // `prepare`; AVX-512F is enabled here.
-        if !unsafe { ce_group8::<G>(xp, dp, &fl, r0, tg, ctx, l) } {
-            let rr = r0..r0 + 8;
-            leftover::<f64, S, G>(
-                8,
-                c,
-                x,
-                dst,
-                targets,
-                losses,
-                rr,
-                false,
-                &mut grp,
-                &mut generic,
-            );
-        }
-        r0 += 8;
-    }
-    leftover::<f64, S, G>(
+    // SAFETY: rows r0..r0+8 are in bounds (asserted above); targets were checked by
+    // `prepare`; AVX-512F is enabled here.
+    let mut main = |r0: usize, l: &mut [f64]| unsafe {
+        ce_group8::<G>(xp, dp, &fl, r0, &targets[r0..r0 + 8], ctx, l)
+    };
+    drive::<f64, S, G>(
         8,
         c,
         x,
         dst,
         targets,
         losses,
-        r0..rows,
-        true,
+        &mut main,
         &mut grp,
         &mut generic,
     );
@@ -595,23 +577,20 @@ pub(crate) unsafe fn hinge_rows_f64<S: Src<f64> + ?Sized, const G: bool>(
     };
     let mut generic =
         |r: usize, l: &mut [f64]| hinge_rows_range::<f64, S, G>(x, dst, targets, h, l, r, r + 1);
-    let mut r0 = 0;
-    while r0 + 8 <= rows {
-        let (tg, l) = (&targets[r0..r0 + 8], &mut losses[r0..r0 + 8]);
-        // SAFETY: rows r0..r0+8 are in bounds (asserted above); targets in [0, c)
-        // (checked by `hinge`); AVX-512F and POPCNT are enabled here.
-        unsafe { hinge_group8::<G>(xp, dp, &fl, r0, tg, h, l) };
-        r0 += 8;
-    }
-    leftover::<f64, S, G>(
+    // SAFETY: rows r0..r0+8 are in bounds (asserted above); targets in [0, c)
+    // (checked by `hinge`); AVX-512F and POPCNT are enabled here.
+    let mut main = |r0: usize, l: &mut [f64]| {
+        unsafe { hinge_group8::<G>(xp, dp, &fl, r0, &targets[r0..r0 + 8], h, l) };
+        true
+    };
+    drive::<f64, S, G>(
         8,
         c,
         x,
         dst,
         targets,
         losses,
-        r0..rows,
-        true,
+        &mut main,
         &mut grp,
         &mut generic,
     );

@@ -13,7 +13,7 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
-use super::group::leftover;
+use super::group::drive;
 use super::{dispatch, pairwise, task_sum, Reduction};
 use crate::error::{Error, Result};
 use crate::ops::kernel::{excl, load, max, special_lse, store, sumexp, Cells, Elem, Src};
@@ -244,42 +244,23 @@ pub(crate) fn ce_rows<T: Elem, S: Src<T> + ?Sized, const F: bool, const G: bool>
     };
     let mut generic =
         |r: usize, l: &mut [f64]| ce_rows_range::<T, S, F, G>(x, dst, targets, ctx, l, r, r + 1);
-    let rows = targets.len();
-    let mut start = 0;
-    while start + L <= rows {
+    let mut main = |start: usize, l: &mut [f64]| {
         let d = if G {
             &dst[start * c..(start + L) * c]
         } else {
             dst
         };
         let tg: &[i64; L] = targets[start..start + L].try_into().expect("L targets");
-        let l = &mut losses[start..start + L];
-        if !ce_small_group::<T, S, F, G>(x, start, d, tg, ctx, &mut buf, l) {
-            let rr = start..start + L;
-            leftover::<T, S, G>(
-                L,
-                c,
-                x,
-                dst,
-                targets,
-                losses,
-                rr,
-                false,
-                &mut grp,
-                &mut generic,
-            );
-        }
-        start += L;
-    }
-    leftover::<T, S, G>(
+        ce_small_group::<T, S, F, G>(x, start, d, tg, ctx, &mut buf, l)
+    };
+    drive::<T, S, G>(
         L,
         c,
         x,
         dst,
         targets,
         losses,
-        start..rows,
-        true,
+        &mut main,
         &mut grp,
         &mut generic,
     );

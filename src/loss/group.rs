@@ -95,3 +95,40 @@ pub(crate) fn leftover<T: Elem, S: Src<T> + ?Sized, const G: bool>(
     }
 }
 
+/// The group loop of a task: `main(r0, losses of rows r0..r0+g)` on each full group of
+/// the task's rows (false: declined), then [`leftover`] for a declined group and for the
+/// last rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn drive<T: Elem, S: Src<T> + ?Sized, const G: bool>(
+    g: usize,
+    c: usize,
+    x: &S,
+    dst: &[Cell<T>],
+    targets: &[i64],
+    losses: &mut [f64],
+    main: &mut dyn FnMut(usize, &mut [f64]) -> bool,
+    group: &mut GroupFn<'_, T>,
+    generic: &mut dyn FnMut(usize, &mut [f64]),
+) {
+    let rows = targets.len();
+    let mut r0 = 0;
+    while r0 + g <= rows {
+        if !main(r0, &mut losses[r0..r0 + g]) {
+            let rr = r0..r0 + g;
+            leftover::<T, S, G>(g, c, x, dst, targets, losses, rr, false, group, generic);
+        }
+        r0 += g;
+    }
+    leftover::<T, S, G>(
+        g,
+        c,
+        x,
+        dst,
+        targets,
+        losses,
+        r0..rows,
+        true,
+        group,
+        generic,
+    );
+}

@@ -561,17 +561,23 @@ fn special_row<T: Elem, S: Src<T> + ?Sized>(
     let nan = has_nan(x, base, dst.len());
     for (i, d) in dst.iter().enumerate() {
         let v = x.at(base + i).to_f64();
-        let o = match op {
-            RowOp::Softmax => f64::NAN,
-            RowOp::LogSoftmax => {
-                if nan || m == f64::NEG_INFINITY || v == f64::INFINITY {
-                    f64::NAN
-                } else {
-                    f64::NEG_INFINITY
-                }
+        d.set(T::from_f64(special_value(nan, m, v, op)));
+    }
+}
+
+/// One entry of [`special_row`]: the row has a NaN (`nan`), its NaN-ignoring max `m`, the
+/// entry's value `v`.
+#[inline(always)]
+fn special_value(nan: bool, m: f64, v: f64, op: RowOp) -> f64 {
+    match op {
+        RowOp::Softmax => f64::NAN,
+        RowOp::LogSoftmax => {
+            if nan || m == f64::NEG_INFINITY || v == f64::INFINITY {
+                f64::NAN
+            } else {
+                f64::NEG_INFINITY
             }
-        };
-        d.set(T::from_f64(o));
+        }
     }
 }
 
@@ -644,6 +650,10 @@ fn small_group<T: Elem, S: Src<T> + ?Sized, const F: bool>(
         }
     }
     let keep_e = matches!(out, Out::Rows(_, RowOp::Softmax));
+    // Rows with a non-finite max get scipy's special values, from the gathered values (in
+    // place the scatter below overwrites x, and softmax overwrites `buf` with the exps).
+    let special = m.iter().any(|v| !v.is_finite()) && matches!(out, Out::Rows(..));
+    let orig = if special { Some(*buf) } else { None };
     let mut acc = [0.0; L];
     let mut cnt = [0.0; L];
     for b in buf.iter_mut().take(n) {
@@ -714,9 +724,15 @@ fn small_group<T: Elem, S: Src<T> + ?Sized, const F: bool>(
                     dst[j * n + c].set(T::from_f64(v));
                 }
             }
-            for (j, &mj) in m.iter().enumerate() {
-                if !mj.is_finite() {
-                    special_row(x, (r0 + j) * n, &dst[j * n..(j + 1) * n], mj, op);
+            if let Some(orig) = orig {
+                for (j, &mj) in m.iter().enumerate() {
+                    if !mj.is_finite() {
+                        let nan = (0..n).any(|c| orig[c][j].is_nan());
+                        for (c, o) in orig.iter().enumerate().take(n) {
+                            let v = special_value(nan, mj, o[j], op);
+                            dst[j * n + c].set(T::from_f64(v));
+                        }
+                    }
                 }
             }
         }
