@@ -248,3 +248,19 @@ def test_console_script():
     r = subprocess.run(["headstart", "init", "--json"], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["loss"] == "cross_entropy"
+
+
+def test_json_reports_skipped_values(capsys, tmp_path):
+    # --nan skip leaves values out: the JSON says how many (it used to say nothing)
+    p = tmp_path / "nan.csv"
+    p.write_text("y\n1.5\nnan\n2.5\n\n3\n")
+    d = run_json(capsys, "init", str(p), "--loss", "mse", "--nan", "skip")
+    assert d["n"] == 3 and d["skipped"] == 2
+    assert d["bias"][0] == pytest.approx(7.0 / 3.0, rel=1e-6)
+    d = run_json(capsys, "init", str(p), "--loss", "l1", "--nan", "skip")
+    assert d["skipped"] == 2 and d["bias"][0] == pytest.approx(2.5)
+    labels = tmp_path / "cls.csv"
+    labels.write_text("label\ncat\n\ndog\ncat\n")
+    d = run_json(capsys, "init", str(labels), "--nan", "skip")
+    assert d["n"] == 3 and d["skipped"] == 1
+    assert hs.bias_init(labels, nan="skip").to_dict()["skipped"] == 1

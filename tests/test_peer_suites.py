@@ -110,3 +110,20 @@ def test_torch_opinfo_samples_on_headstart(dtype):
             assert grad.shape == tuple(x.shape) and grad.dtype == np.dtype(dtype), where
             checked += 1
     assert checked > 100 and skipped < checked
+
+
+def test_torch_opinfo_error_inputs_raise_on_headstart():
+    """Where torch raises (its OpInfo ``error_inputs`` of each loss), headstart raises too:
+    a RuntimeError there is a ValueError / IndexError / TypeError here (README)."""
+    torch, ops = _torch_ops()
+    checked = 0
+    for op in ops:
+        if op.error_inputs_func is None:
+            continue
+        f = OPS[op.name]
+        for e in op.error_inputs("cpu"):
+            s = e.sample_input
+            with pytest.raises((ValueError, TypeError, IndexError)):
+                f(_np(s.input), *[_np(a) for a in s.args], **{k: _np(v) for k, v in s.kwargs.items()})
+            checked += 1
+    assert checked >= 10

@@ -444,8 +444,7 @@ def _short(v) -> str:
 
 
 def _skipped(r: BiasInit) -> int:
-    stats = r.stats if isinstance(r.stats, list) else [r.stats]
-    return int(sum(getattr(s, "skipped", 0) or 0 for s in stats))
+    return r.skipped
 
 
 def _expected_note(r: BiasInit) -> str:

@@ -89,12 +89,19 @@ class BiasInit:
         lines.append(f"  floor: {self.floor})")
         return "\n".join(lines)
 
+    @property
+    def skipped(self) -> int:
+        """Values the ``nan='skip'`` policy left out (NaN / empty), over every statistic."""
+        stats = self.stats if isinstance(self.stats, list) else [self.stats]
+        return int(sum(getattr(s, "skipped", 0) or 0 for s in stats))
+
     def to_dict(self) -> dict:
         """JSON-ready summary (non-finite numbers become None)."""
         return {
             "loss": self.loss,
             "options": {k: json_value(v) for k, v in self.options.items()},
             "n": self.n,
+            "skipped": self.skipped,
             "classes": None if self.classes is None else [jsonable(c) for c in self.classes],
             "counts": None if self.counts is None else [int(c) for c in self.counts],
             "bias": [finite_or_none(v) for v in np.asarray(self.bias, np.float64)],
