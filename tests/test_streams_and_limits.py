@@ -302,3 +302,48 @@ def test_npy_truncated_while_scanned_is_an_error_not_sigbus(tmp_path, kind):
         "sys.argv[2]", repr(kind)))
     assert r.returncode == 0, (r.returncode, r.stderr[-500:])  # -7 would be SIGBUS
     assert "the file shrank to 4096 bytes while being read" in r.stdout, r.stdout
+
+
+RACE = """
+import os, sys, threading, time, numpy as np, headstart as hs
+p, kind, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+n = 30_000_000
+if kind == "raw":
+    (np.arange(n) % 5000).astype(np.uint16).tofile(p)
+else:
+    np.save(p, (np.arange(n) % 1000).astype({"int64": np.int64, "int32": np.int32}.get(kind, np.float64)))
+def cut():
+    time.sleep(delay)
+    os.truncate(p, 4096)  # at a moment no check is waiting for
+threading.Thread(target=cut, daemon=True).start()
+try:
+    if kind == "raw":
+        hs.scan(p, kind="classification", label_dtype="uint16")
+    elif kind == "float":
+        hs.scan(p, kind="regression", quantiles=[0.25])
+    else:
+        hs.scan(p, kind="classification")
+    print("finished before the cut")
+except OSError as e:
+    print("OSError:", e)
+except hs.HeadstartError as e:  # cut before the file was opened: a short file
+    print("short at open:", e)
+"""
+
+
+@pytest.mark.parametrize("kind", ["float", "int32", "int64", "raw"])
+def test_truncation_at_any_moment_is_never_sigbus(tmp_path, kind):
+    # Files are read by position, not mapped: whenever the truncation lands, the scan ends
+    # with an OSError naming the file (or finishes first), and the process survives.
+    suffix = ".bin" if kind == "raw" else ".npy"
+    for delay in (0.0, 0.01, 0.03, 0.08):
+        p = tmp_path / f"y{suffix}"
+        code = RACE.replace("sys.argv[1]", repr(str(p))).replace("sys.argv[2]", repr(kind))
+        r = _run(code.replace("float(sys.argv[3])", repr(delay)))
+        assert r.returncode == 0, (delay, r.returncode, r.stderr[-500:])  # -7 is SIGBUS
+        out = r.stdout.strip()
+        assert (
+            out == "finished before the cut"
+            or (out.startswith("OSError:") and "shrank" in out and str(p) in out)
+            or (out.startswith("short at open:") and str(p) in out)
+        ), (delay, out)

@@ -63,35 +63,90 @@ pub struct ScanInfo {
     pub bytes: u64,
 }
 
-/// Drop the resident pages of bytes [a, b) of a read-only file map (whole pages inside the
-/// range only), so a scan's resident set does not grow with the file; the page cache still
-/// serves the next pass.
-/// A mapped file that shrank since it was mapped would fault (SIGBUS) on the missing
-/// pages: checked before each batch of tasks, it stops the scan with an error instead (a
-/// truncation racing the check still can fault; see the closing note of the robustness
-/// issue).
-pub(crate) fn check_not_shrunk(path: &str, need: usize) -> crate::error::Result<()> {
-    let now = std::fs::metadata(path)
-        .map_err(|e| crate::error::Error::io(path, &e))?
-        .len() as usize;
-    if now < need {
-        return Err(crate::error::Error::Io(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("{path}: the file shrank to {now} bytes while being read ({need} expected)"),
-        ));
-    }
-    Ok(())
+/// A binary file read by position (`pread`), not memory-mapped: a file that shrinks while
+/// it is read gives an error on the read that misses, where a map would fault (SIGBUS)
+/// and kill the process. Reads go into a buffer per thread (kept between reads, so a
+/// scan does not page-fault a fresh buffer per block); the page cache, not the process,
+/// holds the file, so the resident set does not grow with it.
+pub(crate) struct PosFile {
+    file: std::fs::File,
+    path: String,
+    /// Bytes at open.
+    pub len: u64,
 }
 
-pub(crate) fn release_pages(map: &memmap2::Mmap, a: usize, b: usize) {
-    let page = 4096usize;
-    let a = a.div_ceil(page) * page;
-    let b = b / page * page;
-    if b > a {
-        // SAFETY: a read-only shared file mapping: DONTNEED drops our page-table entries
-        // and the pages are read back from the file on next access.
-        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a) };
+/// Bytes read by position at a time per thread at most (the callers' blocks).
+pub(crate) const READ_BLOCK: usize = 1 << 23;
+
+thread_local! {
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl PosFile {
+    pub(crate) fn open(path: &str) -> Result<PosFile> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, &e))?.len();
+        Ok(PosFile {
+            file,
+            path: path.to_owned(),
+            len,
+        })
     }
+
+    /// Bytes [pos, pos + n) into `out` (resized to n).
+    pub(crate) fn read_into(&self, pos: u64, n: usize, out: &mut Vec<u8>) -> Result<()> {
+        out.resize(n, 0);
+        read_exact_at(&self.file, out, pos).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                let now = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+                Error::Io(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{}: the file shrank to {now} bytes while being read ({} expected)",
+                        self.path, self.len
+                    ),
+                )
+            } else {
+                Error::io(&self.path, &e)
+            }
+        })
+    }
+
+    /// `f` on bytes [pos, pos + n), read into this thread's buffer.
+    pub(crate) fn with_bytes<R>(
+        &self,
+        pos: u64,
+        n: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        READ_BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            self.read_into(pos, n, &mut b)?;
+            Ok(f(&b[..n]))
+        })
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(f: &std::fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, pos)
+}
+
+#[cfg(windows)]
+fn read_exact_at(f: &std::fs::File, mut buf: &mut [u8], mut pos: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match f.seek_read(buf, pos) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(k) => {
+                buf = &mut buf[k..];
+                pos += k as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn parse_err(path: &str, line: u64, col: usize, msg: String) -> Error {

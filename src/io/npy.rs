@@ -1,14 +1,12 @@
-//! `.npy` files, memory-mapped: 1-D arrays, or one column of a 2-D C-order array.
+//! `.npy` files: 1-D arrays, or one column of a 2-D C-order array.
 //!
-//! Pages are released (MADV_DONTNEED) once a chunk is processed, so the resident set
-//! does not grow with the file while the page cache still serves later passes.
+//! Read by position in blocks (`PosFile`), not memory-mapped: a file truncated during a
+//! scan is an error, never a SIGBUS, and the resident set does not grow with the file
+//! (the page cache holds it and serves later passes).
 
-use std::fs::File;
-
-use memmap2::Mmap;
 use rayon::prelude::*;
 
-use super::{release_pages, Missing, Progress, ScanInfo};
+use super::{Missing, PosFile, Progress, ScanInfo};
 use crate::error::{Error, Result};
 use crate::parallel::pool;
 use crate::stats::counts::IntCounts;
@@ -57,7 +55,7 @@ impl Kind {
 /// An open `.npy` file.
 pub struct Npy {
     pub path: String,
-    map: Mmap,
+    file: PosFile,
     offset: usize,
     pub kind: Kind,
     big: bool,
@@ -79,10 +77,11 @@ fn dict_value<'a>(h: &'a str, key: &str) -> Option<&'a str> {
 
 impl Npy {
     pub fn open(path: &str) -> Result<Npy> {
-        let f = File::open(path).map_err(|e| Error::io(path, &e))?;
-        // SAFETY: the map is read-only; a file truncated underneath us while mapped is
-        // outside what any reader can defend against (numpy's memmap shares this).
-        let map = unsafe { Mmap::map(&f) }.map_err(|e| Error::io(path, &e))?;
+        let file = PosFile::open(path)?;
+        let flen = file.len as usize;
+        // The preamble, then the header it announces (at most the file's length).
+        let mut map = Vec::new();
+        file.read_into(0, flen.min(12), &mut map)?;
         if map.len() < 10 || &map[..6] != b"\x93NUMPY" {
             return Err(bad(path, "missing the \\x93NUMPY magic"));
         }
@@ -101,8 +100,9 @@ impl Npy {
         };
         let end = start
             .checked_add(hlen)
-            .filter(|&e| e <= map.len())
+            .filter(|&e| e <= flen)
             .ok_or_else(|| bad(path, "truncated header"))?;
+        file.read_into(0, end, &mut map)?;
         let h =
             std::str::from_utf8(&map[start..end]).map_err(|_| bad(path, "header is not text"))?;
         let descr = dict_value(h, "descr").ok_or_else(|| bad(path, "no 'descr' in header"))?;
@@ -169,15 +169,15 @@ impl Npy {
             .and_then(|x| x.checked_mul(kind.size()))
             .and_then(|x| x.checked_add(end))
             .ok_or_else(|| bad(path, "shape too large"))?;
-        if map.len() < need {
+        if flen < need {
             return Err(bad(
                 path,
-                &format!("file has {} bytes, the header promises {need}", map.len()),
+                &format!("file has {flen} bytes, the header promises {need}"),
             ));
         }
         Ok(Npy {
             path: path.to_owned(),
-            map,
+            file,
             offset: end,
             kind,
             big,
@@ -187,18 +187,40 @@ impl Npy {
         })
     }
 
-    /// Values of column `col` for rows [r0, r1), as f64.
-    fn read(&self, col: usize, r0: usize, r1: usize, out: &mut Vec<f64>) {
+    /// Values of column `col` for rows [r0, r1), as f64 (read by position: an error if
+    /// the file no longer holds them).
+    fn read(&self, col: usize, r0: usize, r1: usize, out: &mut Vec<f64>) -> Result<()> {
         out.clear();
+        if r1 <= r0 {
+            return Ok(());
+        }
         let sz = self.kind.size();
         let stride = self.cols * sz;
-        let base = self.offset + col * sz;
+        // At most READ_BLOCK bytes a read (a wide 2-D array's rows hold other columns).
+        let per = (super::READ_BLOCK / stride).max(1);
+        let mut r = r0;
+        while r < r1 {
+            let re = (r + per).min(r1);
+            // from the column's first byte in row r to its last byte in row re - 1
+            let pos = (self.offset + r * stride + col * sz) as u64;
+            let span = (re - r - 1) * stride + sz;
+            self.file
+                .with_bytes(pos, span, |bytes| self.convert(bytes, re - r, out))?;
+            r = re;
+        }
+        Ok(())
+    }
+
+    /// `rows` values at stride `cols * size` from the start of `bytes`, appended as f64.
+    fn convert(&self, bytes: &[u8], rows: usize, out: &mut Vec<f64>) {
+        let sz = self.kind.size();
+        let stride = self.cols * sz;
         let big = self.big;
         macro_rules! conv {
             ($t:ty, $n:expr) => {{
                 if stride == $n {
                     // Contiguous: a straight conversion loop the compiler vectorises.
-                    let bytes = &self.map[base + r0 * $n..base + r1 * $n];
+                    let bytes = &bytes[..rows * $n];
                     if !big && cfg!(target_endian = "little") {
                         // Host order: unaligned loads, a loop the compiler vectorises
                         // (the byte-array conversion below stayed scalar).
@@ -221,10 +243,10 @@ impl Npy {
                         );
                     }
                 } else {
-                    for r in r0..r1 {
-                        let p = base + r * stride;
+                    for r in 0..rows {
+                        let p = r * stride;
                         let mut b = [0u8; $n];
-                        b.copy_from_slice(&self.map[p..p + $n]);
+                        b.copy_from_slice(&bytes[p..p + $n]);
                         let v = if big {
                             <$t>::from_be_bytes(b)
                         } else {
@@ -248,17 +270,6 @@ impl Npy {
             Kind::U64 => conv!(u64, 8),
             Kind::Bool => conv!(u8, 1),
         }
-    }
-
-    /// Drop the pages of rows [r0, r1) from the resident set.
-    fn release(&self, r0: usize, r1: usize) {
-        let row = self.cols * self.kind.size();
-        release_pages(&self.map, self.offset + r0 * row, self.offset + r1 * row);
-    }
-
-    /// Bytes the mapped file must still hold.
-    fn need(&self) -> usize {
-        self.offset + self.rows * self.cols * self.kind.size()
     }
 
     fn check_col(&self, col: usize) -> Result<()> {
@@ -293,7 +304,6 @@ impl Npy {
             let pass = info.passes;
             let mut skipped = 0u64;
             for batch in tasks.chunks(threads) {
-                super::check_not_shrunk(&self.path, self.need())?;
                 let plan = &sel.plan;
                 let parts: Vec<Result<(PassAcc, u64)>> = pool.install(|| {
                     batch
@@ -306,7 +316,7 @@ impl Npy {
                             let mut r = s;
                             while r < e {
                                 let re = (r + SUB).min(e);
-                                self.read(col, r, re, &mut v);
+                                self.read(col, r, re, &mut v)?;
                                 // A branch-free test first (it vectorises); the
                                 // position only when some value is not finite.
                                 let bad = v.iter().fold(false, |b, x| b | !x.is_finite());
@@ -327,9 +337,6 @@ impl Npy {
                                     sk += (before - v.len()) as u64;
                                 }
                                 acc.add(plan, &v);
-                                if (re - s).is_multiple_of(1 << 20) || re == e {
-                                    self.release(s.max(re.saturating_sub(1 << 20)), re);
-                                }
                                 r = re;
                             }
                             Ok((acc, sk))
@@ -367,14 +374,13 @@ impl Npy {
         let starts: Vec<usize> = (0..self.rows).step_by(CHUNK).collect();
         let mut total = IntCounts::default();
         for batch in starts.chunks(2 * pool.current_num_threads().max(1)) {
-            super::check_not_shrunk(&self.path, self.need())?;
             let parts: Vec<Result<IntCounts>> = pool.install(|| {
                 batch
                     .par_iter()
                     .map(|&s| {
                         let e = (s + CHUNK).min(self.rows);
                         let mut v = Vec::with_capacity(e - s);
-                        self.read(col, s, e, &mut v);
+                        self.read(col, s, e, &mut v)?;
                         let mut c = IntCounts::default();
                         for (i, x) in v.into_iter().enumerate() {
                             if x.abs() >= 9_007_199_254_740_992.0 {
@@ -386,7 +392,6 @@ impl Npy {
                             }
                             c.add_one(x as i64, 1);
                         }
-                        self.release(s, e);
                         Ok(c)
                     })
                     .collect()

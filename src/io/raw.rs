@@ -4,9 +4,10 @@
 //! 20240801, version 7, uint32 tokens).
 //!
 //! The statistics of such a file are class counts (the unigram prior of a language model,
-//! an item-popularity prior). Memory-mapped and counted in fixed-size tasks on the pool;
-//! counts are integers merged by addition, so the result is the same for any thread count.
-//! Processed pages are released (as for `.npy`), so the resident set stays small.
+//! an item-popularity prior). Read by position in blocks (`PosFile`: a file truncated
+//! during the scan is an error, never a SIGBUS) and counted in fixed-size tasks on the
+//! pool; counts are integers merged by addition, so the result is the same for any thread
+//! count. The page cache, not the process, holds the file.
 //!
 //! Why this inner loop: a Zipf-distributed token stream repeats its top tokens every few
 //! elements, and one histogram then serialises on store-to-load forwarding of the same
@@ -17,13 +18,10 @@
 //! 32-bit counters keep the uint16 table at 1 MiB; a task holds fewer than 2^32 elements,
 //! so they cannot overflow before the task's merge into u64.
 
-use std::fs::File;
-
-use memmap2::Mmap;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::{release_pages, Progress};
+use super::{PosFile, Progress, READ_BLOCK};
 use crate::error::{Error, Result};
 use crate::parallel::pool;
 use crate::stats::counts::IntCounts;
@@ -113,7 +111,7 @@ impl HeaderRule {
 /// An open raw file.
 pub struct RawFile {
     pub path: String,
-    map: Mmap,
+    file: PosFile,
     /// Bytes before the first value.
     pub offset: usize,
     pub dtype: RawDtype,
@@ -130,11 +128,10 @@ fn le_i32(b: &[u8], i: usize) -> i32 {
 impl RawFile {
     /// Open `path`; `dtype` may be None only when the file has llm.c's header.
     pub fn open(path: &str, dtype: Option<RawDtype>, rule: HeaderRule) -> Result<RawFile> {
-        let f = File::open(path).map_err(|e| Error::io(path, &e))?;
-        let len = f.metadata().map_err(|e| Error::io(path, &e))?.len() as usize;
-        // SAFETY: a read-only map; the size is checked again before every batch of tasks
-        // (a file truncated while mapped would fault on access: see `count`).
-        let map = unsafe { Mmap::map(&f) }.map_err(|e| Error::io(path, &e))?;
+        let file = PosFile::open(path)?;
+        let len = file.len as usize;
+        let mut map = Vec::new();
+        file.read_into(0, len.min(LLMC_HEADER), &mut map)?;
         let magic = (map.len() >= LLMC_HEADER).then(|| le_i32(&map, 0));
         let known = magic.and_then(|m| LLMC.iter().find(|(mm, _, _)| *mm == m));
         let use_header = match rule {
@@ -160,7 +157,7 @@ impl RawFile {
             }
             return Ok(RawFile {
                 path: path.to_owned(),
-                map,
+                file,
                 offset: 0,
                 dtype,
                 n: len / dtype.size(),
@@ -202,7 +199,7 @@ impl RawFile {
         }
         Ok(RawFile {
             path: path.to_owned(),
-            map,
+            file,
             offset: LLMC_HEADER,
             dtype: hdt,
             n: count as usize,
@@ -223,9 +220,28 @@ impl RawFile {
         }
     }
 
-    fn bytes(&self, e0: usize, e1: usize) -> &[u8] {
+    /// Counts of values [e0, e1), read by position in blocks of at most `READ_BLOCK` bytes.
+    fn count_range(&self, e0: usize, e1: usize) -> Result<TaskCounts> {
         let sz = self.dtype.size();
-        &self.map[self.offset + e0 * sz..self.offset + e1 * sz]
+        let per = READ_BLOCK / sz;
+        let mut acc: Option<TaskCounts> = None;
+        let mut s = e0;
+        while s < e1 {
+            let e = (s + per).min(e1);
+            let pos = (self.offset + s * sz) as u64;
+            let c = self
+                .file
+                .with_bytes(pos, (e - s) * sz, |b| count_task(self.dtype, b))?;
+            match acc.as_mut() {
+                None => acc = Some(c),
+                Some(a) => a.absorb(c),
+            }
+            s = e;
+        }
+        Ok(acc.unwrap_or(TaskCounts {
+            dense: Vec::new(),
+            sparse: FxHashMap::default(),
+        }))
     }
 
     /// Counts of every value.
@@ -233,23 +249,15 @@ impl RawFile {
         let pool = pool()?;
         let starts: Vec<usize> = (0..self.n).step_by(TASK).collect();
         let mut total = IntCounts::default();
-        let need = self.offset + self.n * self.dtype.size();
         for batch in starts.chunks(2 * pool.current_num_threads().max(1)) {
-            super::check_not_shrunk(&self.path, need)?;
-            let parts: Vec<TaskCounts> = pool.install(|| {
+            let parts: Vec<Result<TaskCounts>> = pool.install(|| {
                 batch
                     .par_iter()
-                    .map(|&s| {
-                        let e = (s + TASK).min(self.n);
-                        let c = count_task(self.dtype, self.bytes(s, e));
-                        let sz = self.dtype.size();
-                        release_pages(&self.map, self.offset + s * sz, self.offset + e * sz);
-                        c
-                    })
+                    .map(|&s| self.count_range(s, (s + TASK).min(self.n)))
                     .collect()
             });
             for p in parts {
-                p.add_to(&mut total);
+                p?.add_to(&mut total);
             }
             let done = batch.last().map_or(0, |&s| (s + TASK).min(self.n));
             prog.report(1, done as u64, self.n as u64)?;
@@ -265,6 +273,19 @@ struct TaskCounts {
 }
 
 impl TaskCounts {
+    /// Add another block's counts to these.
+    fn absorb(&mut self, o: TaskCounts) {
+        if o.dense.len() > self.dense.len() {
+            self.dense.resize(o.dense.len(), 0);
+        }
+        for (a, b) in self.dense.iter_mut().zip(&o.dense) {
+            *a += b;
+        }
+        for (y, n) in o.sparse {
+            *self.sparse.entry(y).or_insert(0) += n;
+        }
+    }
+
     fn add_to(&self, total: &mut IntCounts) {
         for (i, &n) in self.dense.iter().enumerate() {
             if n > 0 {

@@ -340,6 +340,40 @@ def _load_npy(src: FileSource):
         raise HeadstartError(f"{src.shown}: not a readable .npy file: {e}") from None
 
 
+def _npy_column_blocks(src: FileSource, a, col: int, rows_per_block: int):
+    """(rows done, rows, values) of column ``col`` of the .npy array ``a`` (a memory map,
+    used for its layout only), read with plain file reads: a file that shrinks during the
+    scan is an OSError naming it, where reading through the map would fault (SIGBUS)."""
+    offset = a.offset if isinstance(a, np.memmap) else None
+    if offset is None:  # np.load gave a plain array: the header length from the file
+        with open(src.path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                np.lib.format.read_array_header_1_0(f)
+            else:
+                np.lib.format.read_array_header_2_0(f)
+            offset = f.tell()
+    rows = a.shape[0] if a.ndim else 1
+    cols = a.shape[1] if a.ndim == 2 else 1
+    item = a.dtype.itemsize
+    row_bytes = cols * item
+    with open(src.path, "rb") as f:
+        for r in range(0, rows, rows_per_block):
+            k = min(rows_per_block, rows - r)
+            f.seek(offset + r * row_bytes)
+            buf = f.read(k * row_bytes)
+            if len(buf) < k * row_bytes:
+                now = os.path.getsize(src.path)
+                raise OSError(
+                    f"{src.shown}: the file shrank to {now} bytes while being read "
+                    f"({offset + rows * row_bytes} expected)"
+                )
+            block = np.frombuffer(buf, dtype=a.dtype)
+            if cols > 1:
+                block = np.ascontiguousarray(block.reshape(k, cols)[:, col])
+            yield r + k, rows, block
+
+
 def _file_kind(src: FileSource, kind) -> str:
     if kind != "auto":
         return kind
@@ -394,22 +428,13 @@ def _scan_file_named(src: FileSource, kind, qs, deltas, nan, label_sep, progress
             a = _load_npy(src)
             if a.dtype.kind in "iu" and a.dtype.itemsize == 8:
                 # 64-bit ids (hashed item ids) beyond 2^53 have no exact float64: count them
-                # as integers, chunk by chunk over the memory map.
+                # as integers, block by block.
                 col = 0 if src.column is None else int(src.column)
-                flat = a if a.ndim == 1 else a[:, col]
                 cc = ClassCounts(nan=nan)
-                need = os.path.getsize(src.path)
-                for i in range(0, flat.shape[0], 4 * CHUNK):
-                    # a file that shrank under its memory map would fault (SIGBUS)
-                    now = os.path.getsize(src.path)
-                    if now < need:
-                        raise OSError(
-                            f"{src.shown}: the file shrank to {now} bytes while being read "
-                            f"({need} expected)"
-                        )
-                    cc.update(np.ascontiguousarray(flat[i : i + 4 * CHUNK]))
+                for done, total, block in _npy_column_blocks(src, a, col, 4 * CHUNK):
+                    cc.update(block)
                     if cb:
-                        cb(1, min(i + 4 * CHUNK, flat.shape[0]), flat.shape[0])
+                        cb(1, done, total)
                 return cc.result(
                     source=src.shown, column=f"column {col}", notes=src.notes, as_names=src.as_names
                 )
