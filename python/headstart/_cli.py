@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="class names of the outputs 0..C-1 for integer labels (e.g. ImageFolder's "
         "classes), or every label in output order, comma-separated",
     )
-    p.add_argument(
+    ids = p.add_mutually_exclusive_group()  # one layout or the other, not both
+    ids.add_argument(
         "--sparse-ids",
         dest="sparse_ids",
         action="store_const",
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="integer labels are ids: one output per distinct id, in sorted order (the "
         "default decides: ids when they would need over 4M outputs, over twice the ids seen)",
     )
-    p.add_argument(
+    ids.add_argument(
         "--dense-ids",
         dest="sparse_ids",
         action="store_const",
@@ -202,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="float32",
         help="dtype of the bias (--out, --json)",
     )
-    p.add_argument("--layer", default="model.fc", help="layer name in the PyTorch line")
+    p.add_argument(
+        "--layer", default="model.fc", type=_layer, help="layer name in the PyTorch line"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of the report")
     p.add_argument("--out", help="write the bias to this .npy file")
     p.add_argument(
@@ -441,6 +444,17 @@ def report(
 
 def _short(v) -> str:
     return short_float(v)
+
+
+def _layer(s: str) -> str:
+    """The layer as Python names it (model.fc, net.head[0])."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*|\[\d+\])*", s):
+        raise argparse.ArgumentTypeError(
+            f"expected the layer as Python names it, e.g. model.fc or net.head[0], got {s!r}"
+        )
+    return s
 
 
 def _skipped(r: BiasInit) -> int:

@@ -334,6 +334,14 @@ def _tag_sets(make_iter, kind, nan, src, sep="|"):
 
 
 def _load_npy(src: FileSource):
+    with open(src.path, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        # numpy would say "pickled (object) data" of any file without the magic
+        raise HeadstartError(
+            f"{src.shown}: not a readable .npy file: missing the \\x93NUMPY magic "
+            f"(it starts with {magic!r})"
+        )
     try:
         return np.load(src.path, mmap_mode="r", allow_pickle=False)
     except Exception as e:  # numpy's reasons (bad header, pickled objects), the file named
