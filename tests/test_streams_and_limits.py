@@ -347,3 +347,27 @@ def test_truncation_at_any_moment_is_never_sigbus(tmp_path, kind):
             or (out.startswith("OSError:") and "shrank" in out and str(p) in out)
             or (out.startswith("short at open:") and str(p) in out)
         ), (delay, out)
+
+
+def _denied_path():
+    """A path that even root may not read (this machine runs the tests as root, so a
+    chmod 000 file would be readable): /proc/1/mem where the kernel refuses it."""
+    p = "/proc/1/mem"
+    try:
+        with open(p, "rb") as f:
+            f.read(1)
+    except PermissionError:
+        return p
+    except OSError:
+        return None
+    return None
+
+
+@pytest.mark.parametrize("fmt", [None, "csv", "text", "raw", "npy"])
+def test_permission_denied_is_a_permission_error(fmt):
+    p = _denied_path()
+    if p is None:
+        pytest.skip("no unreadable path on this machine (e.g. /proc/1/mem readable)")
+    kw = {"label_dtype": "uint8"} if fmt == "raw" else {}
+    with pytest.raises(PermissionError, match="/proc/1/mem"):
+        hs.scan(p, format=fmt, **kw)
