@@ -494,3 +494,22 @@ def test_local_cluster_with_worker_processes(tmp_path):
         bad[30_000] = np.nan
         with pytest.raises(hs.HeadstartError, match="NaN at index 30000"):
             hd.scan(partitioned(bad, (20_000, 25_000)))
+
+
+def test_npy_partitions_read_by_file_reads(tmp_path):
+    # .npy partitions are read block by block with file reads (no memory map: a file
+    # truncated under a worker is an OSError, not SIGBUS): 2-D columns and multi-hot rows
+    rng = np.random.default_rng(8)
+    y = rng.normal(size=(500, 3))
+    ps = [str(tmp_path / f"y{i}.npy") for i in range(2)]
+    np.save(ps[0], y[:200])
+    np.save(ps[1], y[200:])
+    r = hd.scan(ps, column=2, quantiles=[0.5])
+    assert r.n == 500 and r.median == np.median(y[:, 2])
+    m = (rng.random((300, 4)) < 0.3).astype(np.uint8)
+    ms = [str(tmp_path / f"m{i}.npy") for i in range(2)]
+    np.save(ms[0], m[:100])
+    np.save(ms[1], m[100:])
+    r = hd.scan(ms, kind="multilabel")
+    np.testing.assert_array_equal(r.positives, m.sum(axis=0))
+    assert r.n == 300

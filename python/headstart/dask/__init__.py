@@ -43,7 +43,7 @@ from .. import _core
 from .._core import HeadstartError
 from ..sources.files import resolve_format, sniff_text
 from ..stats.results import MultilabelStats, RegressionStats
-from ..stats.scan import array_kind, check_scan_args, text_kind
+from ..stats.scan import array_kind, check_scan_args, npy_blocks, text_kind
 from ..stats.states import ClassCounts, RegressionState, huber_deltas, multilabel_array
 
 __all__ = ["bias_init", "scan"]
@@ -191,13 +191,12 @@ class _Files:
     def multilabel(self, path, nan: str, where: str):
         fmt, gz, delim, header = self._format(path)
         if fmt == "npy":
-            a = np.load(path, mmap_mode="r")
-            if a.ndim == 1:
-                a = a[:, None]
-            sums = _LabelSums(np.zeros(a.shape[1] if a.ndim == 2 else 0), 0)
-            step = max(1, CHUNK // max(1, a.shape[1] if a.ndim == 2 else 1))
-            for i in range(0, a.shape[0], step):
-                r = multilabel_array(np.asarray(a[i : i + step]), nan)
+            a = np.load(path, mmap_mode="r")  # the layout only; values by file reads
+            width = a.shape[1] if a.ndim == 2 else 1
+            sums = _LabelSums(np.zeros(width if a.ndim else 0), 0)
+            del a
+            for _, _, block in npy_blocks(path, max(1, CHUNK // width)):
+                r = multilabel_array(block.reshape(len(block), -1), nan)
                 sums.merge(_LabelSums(r.positives, r.n))
             return sums
         if fmt == "arrow":
@@ -220,18 +219,17 @@ class _Files:
 
 
 def _npy_values(path, column):
-    a = np.load(path, mmap_mode="r")
-    if a.ndim == 2 and column is not None:
-        a = a[:, int(column)]
-    elif a.ndim == 2 and a.shape[1] == 1:
-        a = a.reshape(-1)
-    if a.ndim != 1:
+    a = np.load(path, mmap_mode="r")  # the layout only; the values by file reads
+    if a.ndim == 2 and column is None and a.shape[1] == 1:
+        column = 0
+    if a.ndim == 2 and column is None:
         raise ValueError(
             f"{path}: regression targets must be 1-D (one column), got shape {a.shape}; "
             "pass column= to pick one"
         )
-    for i in range(0, a.shape[0], CHUNK):
-        yield a[i : i + CHUNK]
+    del a
+    for _, _, block in npy_blocks(path, CHUNK, column):
+        yield block
 
 
 def _arrow_columns(path, column):

@@ -348,37 +348,53 @@ def _load_npy(src: FileSource):
         raise HeadstartError(f"{src.shown}: not a readable .npy file: {e}") from None
 
 
-def _npy_column_blocks(src: FileSource, a, col: int, rows_per_block: int):
-    """(rows done, rows, values) of column ``col`` of the .npy array ``a`` (a memory map,
-    used for its layout only), read with plain file reads: a file that shrinks during the
-    scan is an OSError naming it, where reading through the map would fault (SIGBUS)."""
-    offset = a.offset if isinstance(a, np.memmap) else None
-    if offset is None:  # np.load gave a plain array: the header length from the file
-        with open(src.path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                np.lib.format.read_array_header_1_0(f)
-            else:
-                np.lib.format.read_array_header_2_0(f)
-            offset = f.tell()
-    rows = a.shape[0] if a.ndim else 1
-    cols = a.shape[1] if a.ndim == 2 else 1
-    item = a.dtype.itemsize
-    row_bytes = cols * item
-    with open(src.path, "rb") as f:
+def npy_blocks(path: str, rows_per_block: int, column=None, shown=None):
+    """(rows done, rows, block) of the .npy array at ``path``, read with plain file reads
+    (not a memory map: a file that shrinks during the scan is an OSError naming it, where
+    reading through a map would fault with SIGBUS). ``block`` is column ``column`` of a
+    2-D array (1-D), the values of a 1-D array, or the rows of a 2-D one."""
+    shown = path if shown is None else shown
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise HeadstartError(f"{shown}: not a readable .npy file: missing the \\x93NUMPY magic")
+        f.seek(0)
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        offset = f.tell()
+        if dtype.hasobject:
+            raise HeadstartError(f"{shown}: not a readable .npy file: it holds Python objects")
+        rows = shape[0] if shape else 1
+        cols = shape[1] if len(shape) == 2 else 1
+        if len(shape) > 2:
+            raise HeadstartError(f"{shown}: expected a 1-D or 2-D array, got shape {shape}")
+        if fortran and len(shape) == 2 and rows > 1 and cols > 1:
+            raise HeadstartError(
+                f"{shown}: Fortran-ordered 2-D arrays are not supported; save with "
+                "np.ascontiguousarray"
+            )
+        if column is not None and not 0 <= int(column) < cols:
+            raise HeadstartError(
+                f"{shown}: column {column} is out of range for an array with {cols} columns"
+            )
+        row_bytes = cols * dtype.itemsize
         for r in range(0, rows, rows_per_block):
             k = min(rows_per_block, rows - r)
             f.seek(offset + r * row_bytes)
             buf = f.read(k * row_bytes)
             if len(buf) < k * row_bytes:
-                now = os.path.getsize(src.path)
+                now = os.path.getsize(path)
                 raise OSError(
-                    f"{src.shown}: the file shrank to {now} bytes while being read "
+                    f"{shown}: the file shrank to {now} bytes while being read "
                     f"({offset + rows * row_bytes} expected)"
                 )
-            block = np.frombuffer(buf, dtype=a.dtype)
-            if cols > 1:
-                block = np.ascontiguousarray(block.reshape(k, cols)[:, col])
+            block = np.frombuffer(buf, dtype=dtype)
+            if len(shape) == 2:
+                block = block.reshape(k, cols)
+                if column is not None:
+                    block = np.ascontiguousarray(block[:, int(column)])
             yield r + k, rows, block
 
 
@@ -439,7 +455,7 @@ def _scan_file_named(src: FileSource, kind, qs, deltas, nan, label_sep, progress
                 # as integers, block by block.
                 col = 0 if src.column is None else int(src.column)
                 cc = ClassCounts(nan=nan)
-                for done, total, block in _npy_column_blocks(src, a, col, 4 * CHUNK):
+                for done, total, block in npy_blocks(src.path, 4 * CHUNK, col, src.shown):
                     cc.update(block)
                     if cb:
                         cb(1, done, total)
