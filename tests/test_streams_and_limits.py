@@ -185,6 +185,18 @@ def test_invalid_simd_level_is_said(value):
     assert f"HEADSTART_SIMD={value!r} is not a level" in r.stderr
 
 
+@pytest.mark.parametrize("value,level", [("AVX-512", "avx512"), (" Baseline ", "scalar")])
+def test_simd_level_aliases_are_the_cores(value, level):
+    # the import-time check reads the names from the core (_core.parse_simd_level)
+    if level not in hs.available_simd_levels():
+        pytest.skip(f"this CPU has no {level}")
+    r = _run(
+        "import headstart as hs; print(hs.simd_level())",
+        env={**os.environ, "HEADSTART_SIMD": value},
+    )
+    assert r.returncode == 0 and r.stdout.strip() == level and "HEADSTART_SIMD" not in r.stderr
+
+
 def test_fractional_ignore_index_is_a_type_error():
     x = np.zeros((3, 3))
     with pytest.raises(TypeError, match=r"ignore_index must be an integer, got 1\.5"):

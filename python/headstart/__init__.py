@@ -63,9 +63,7 @@ def _check_environment() -> None:
 
     v = os.environ.get("HEADSTART_SIMD")
     if v is not None and v.strip():
-        names = {"scalar": "scalar", "baseline": "scalar", "neon": "scalar", "avx2": "avx2"}
-        names.update({"avx512": "avx512", "avx-512": "avx512"})
-        want = names.get(v.strip().lower())
+        want = _core.parse_simd_level(v)  # the core's own names for the levels
         if want is None:
             warnings.warn(
                 f"HEADSTART_SIMD={v!r} is not a level (scalar, avx2 or avx512): ignored, "

@@ -195,6 +195,14 @@ mod _core {
         crate::simd::level().name()
     }
 
+    /// The level a HEADSTART_SIMD value names ("avx-512", "baseline", ... as the core
+    /// reads them), or None when it names none: the Python layer's warning at import uses
+    /// the core's own table.
+    #[pyfunction]
+    fn parse_simd_level(name: &str) -> Option<&'static str> {
+        crate::simd::Level::parse(name).map(|l| l.name())
+    }
+
     /// Levels this CPU supports, lowest first.
     #[pyfunction]
     fn available_simd_levels() -> Vec<&'static str> {
