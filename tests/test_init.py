@@ -792,3 +792,11 @@ def test_end_to_end_pinball_requests_the_quantile(tmp_path):
     r = hs.bias_init(p, "pinball", tau=0.3)
     assert r.bias[0] == pytest.approx(np.quantile(y, 0.3, method="inverted_cdf"), rel=1e-6)
     assert r.zero_bias_loss == pytest.approx(0.3 * y.mean())
+
+
+def test_bce_with_minus_one_labels_says_how_to_map_them():
+    # -1 / +1 labels (SVM style): the message is BCE's, not the cross-entropy table's
+    # (which spoke of ignore_index, an option BCE does not take)
+    for y in (np.array([-1, 1, 1]), [-1, 1]):
+        with pytest.raises(hs.HeadstartError, match=r"include -1: map -1 / \+1 labels to 0 / 1"):
+            hs.bias_init(y, "bce")

@@ -315,6 +315,14 @@ def bias_from_stats(
                 )
             result_classes = names
         elif kind == "classification":
+            seen = np.asarray(getattr(stats, "classes", ()))
+            if seen.dtype.kind == "i" and seen.size and int(seen.min()) < 0:
+                # (class_table's message would speak of ignore_index, which BCE has not)
+                raise HeadstartError(
+                    "binary cross-entropy targets are 0 / 1 (or rates in [0, 1]); the labels "
+                    f"include {int(seen.min())}: map -1 / +1 labels to 0 / 1 first, "
+                    "(y + 1) / 2"
+                )
             table = class_table(
                 stats,
                 num_classes=None if num_classes in (None, 1) else num_classes,
