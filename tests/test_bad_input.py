@@ -904,7 +904,7 @@ CLI_ROWS = [
     (
         "num-classes",
         lambda d: [d / "ok.csv", "--column", "id", "--num-classes", "1"],
-        r"num_classes=1",
+        r"--num-classes 1",
     ),
     ("ids-both", lambda d: [d / "ok.csv", "--sparse-ids", "--dense-ids"], r"not allowed with"),
     ("layer-empty", lambda d: [d / "ok.csv", "--layer", ""], r"--layer: expected the layer"),

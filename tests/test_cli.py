@@ -190,7 +190,7 @@ def test_plot_without_matplotlib_is_a_hint(capsys, pets, monkeypatch):
         (["init", "{pets}", "-c", "nope"], 'no column named "nope"'),
         (["init", "{pets}", "-c", "label", "--loss", "kl"], "unknown loss 'kl'"),
         (["init", "{pets}", "-c", "label", "--delta", "1"], "does not take option(s) delta"),
-        (["init", "{pets}", "-c", "label", "--num-classes", "3"], "num_classes=3"),
+        (["init", "{pets}", "-c", "label", "--num-classes", "3"], "--num-classes 3"),
         (["init", "{one}"], "one class only"),
         (["init", "{empty}"], "empty"),
         (["init", "{pets}", "-c", "weight", "--loss", "pinball", "--tau", "1.5"], "tau"),
@@ -264,3 +264,21 @@ def test_json_reports_skipped_values(capsys, tmp_path):
     d = run_json(capsys, "init", str(labels), "--nan", "skip")
     assert d["n"] == 3 and d["skipped"] == 1
     assert hs.bias_init(labels, nan="skip").to_dict()["skipped"] == 1
+
+
+def test_errors_name_cli_options_not_keywords(capsys, tmp_path):
+    # the library says nan='skip', sparse_ids=True, classes=; the CLI user reads options
+    p = tmp_path / "n.csv"
+    p.write_text("y\n1.5\nnan\n")
+    code, _, err = run(capsys, "init", str(p), "--loss", "mse")
+    assert code == 2 and "--nan skip" in err and "nan='skip'" not in err
+    q = tmp_path / "neg.csv"
+    q.write_text("y\n-5\n3\n")
+    code, _, err = run(capsys, "init", str(q))
+    assert code == 2 and "--sparse-ids" in err and "sparse_ids" not in err
+    r = tmp_path / "cls.csv"
+    r.write_text("label\ncat\ndog\n")
+    code, _, err = run(capsys, "init", str(r), "--classes", "cat")
+    assert code == 2 and "--classes" in err and "classes=" not in err
+    code, _, err = run(capsys, "init", str(r), "--label-dtype", "uint16")
+    assert code == 2 and "--label-dtype applies" in err and "--format raw" in err

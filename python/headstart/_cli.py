@@ -256,8 +256,32 @@ def main(argv=None) -> int:
         msg = str(e) or type(e).__name__
         if isinstance(e, FileNotFoundError) and e.filename and str(e.filename) not in msg:
             msg = f"{e.filename}: {msg}"
-        print(f"headstart: error: {msg}", file=sys.stderr)
+        print(f"headstart: error: {_cli_words(msg)}", file=sys.stderr)
         return 2
+
+
+# The library's messages name its keyword arguments; a CLI user gets the options.
+_CLI_WORDS = [
+    (r"\blabel_dtype= \(--label-dtype\)", "--label-dtype"),
+    (r"\blabel_sep= \(--label-sep\)", "--label-sep"),
+    (r"\bnan='skip'", "--nan skip"),
+    (r"\bformat='raw'", "--format raw"),
+    (r"\bsparse_ids=True", "--sparse-ids"),
+    (r"\bsparse_ids=False", "--dense-ids"),
+    (r"\bnum_classes=", "--num-classes "),
+    (r"\bclasses=\[\.\.\.\]", "--classes a,b,..."),
+    (r"\bclasses=", "--classes"),
+    (r"\blabel_dtype=", "--label-dtype"),
+    (r"\blabel_sep=", "--label-sep"),
+]
+
+
+def _cli_words(msg: str) -> str:
+    import re
+
+    for pat, rep in _CLI_WORDS:
+        msg = re.sub(pat, rep, msg)
+    return msg
 
 
 def _example_path(stack: contextlib.ExitStack) -> str:
