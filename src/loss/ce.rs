@@ -602,7 +602,7 @@ fn prepare<'a, T: Elem>(
         )));
     }
     let wsum = o.weight.map_or(c as f64, |w| w.iter().sum());
-    let g = match targets {
+    let (g, zero_total) = match targets {
         Targets::Index(t) => {
             if t.len() != n {
                 return Err(Error::Shape(format!(
@@ -657,12 +657,12 @@ fn prepare<'a, T: Elem>(
                 // W = 0 (every row ignored or of weight 0): computed with scale 1, then
                 // `zero_total` makes it torch's 0/0 (see there).
                 if total == 0.0 {
-                    1.0
+                    (1.0, n > 0)
                 } else {
-                    1.0 / total
+                    (1.0 / total, false)
                 }
             } else {
-                1.0
+                (1.0, false)
             }
         }
         Targets::Probs(y) => {
@@ -673,21 +673,10 @@ fn prepare<'a, T: Elem>(
                 )));
             }
             if o.reduction == Reduction::Mean {
-                1.0 / n as f64
+                (1.0 / n as f64, false)
             } else {
-                1.0
+                (1.0, false)
             }
-        }
-    };
-    let zero_total = n > 0 && o.reduction == Reduction::Mean && g == 1.0 && {
-        match targets {
-            Targets::Index(t) => match o.weight {
-                None => t.iter().all(|&y| y == o.ignore_index),
-                Some(w) => t
-                    .iter()
-                    .all(|&y| y == o.ignore_index || w[y as usize] == 0.0),
-            },
-            Targets::Probs(_) => false,
         }
     };
     let ctx = CeCtx {
