@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from . import _core
+from ._ops import native
 
 __all__ = ["cross_entropy"]
 
@@ -27,8 +28,7 @@ def _float_input(x, name):
         raise TypeError(
             f"{name}: input must be a float16, float32 or float64 array of logits, got {a.dtype}"
         )
-    if not a.dtype.isnative:  # big-endian '>f4' from np.load / np.frombuffer / FITS
-        a = a.astype(a.dtype.newbyteorder("="))
+    a = native(a)  # big-endian '>f4' from np.load / np.frombuffer / FITS
     cdt = np.dtype(np.float32) if a.dtype == np.float16 else a.dtype
     return a, cdt
 
